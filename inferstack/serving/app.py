@@ -1,0 +1,52 @@
+"""FastAPI app factory. Everything the app uses is built in the lifespan from `settings`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from inferstack import __version__
+from inferstack.config import Settings
+from inferstack.serving.error_handlers import install_error_handlers
+from inferstack.serving.metrics import GatewayMetrics
+from inferstack.serving.middleware import (
+    ApiKeyAuthMiddleware,
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    hash_key,
+)
+from inferstack.serving.routes import HOT_ROUTES, router
+from inferstack.serving.runtime import build_runtime
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.check_bind()
+    key_digests = {hash_key(k.resolve()): k.tenant for k in settings.auth.api_keys}
+    metrics = GatewayMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await build_runtime(settings, metrics)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.aclose()
+
+    app = FastAPI(
+        title="inferstack",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.router.routes.extend(HOT_ROUTES)
+    app.include_router(router)
+    # Added last = outermost: request context wraps limits, which wrap auth.
+    app.add_middleware(ApiKeyAuthMiddleware, key_digests=key_digests)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app

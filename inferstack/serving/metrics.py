@@ -1,0 +1,67 @@
+"""Prometheus metrics, one registry per app instance (no process-global collectors).
+
+Labels carry route templates, status codes and deployment names only: never text, keys or ids.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30)
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "inferstack_requests",
+            "HTTP requests by route and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "inferstack_request_duration_seconds",
+            "Time to the end of the response body",
+            ["route", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "inferstack_requests_in_flight", "Requests being served", registry=self.registry
+        )
+        self.ttft = Histogram(
+            "inferstack_time_to_first_token_seconds",
+            "Streaming: request start to first token",
+            ["deployment"],
+            buckets=_TTFT_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "inferstack_tokens",
+            "Tokens by deployment and direction (prompt=in, completion=out)",
+            ["deployment", "direction"],
+            registry=self.registry,
+        )
+        self.backend_up = Gauge(
+            "inferstack_backend_up",
+            "1 when the deployment is healthy",
+            ["deployment"],
+            registry=self.registry,
+        )
+        self.backend_restarts = Gauge(
+            "inferstack_backend_restarts", "Supervisor restarts of a local vLLM process",
+            ["deployment"], registry=self.registry,
+        )  # fmt: skip
+
+    def count_usage(self, deployment: str, usage: object) -> None:
+        if not isinstance(usage, dict):
+            return
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if isinstance(prompt, int):
+            self.tokens.labels(deployment, "in").inc(prompt)
+        if isinstance(completion, int):
+            self.tokens.labels(deployment, "out").inc(completion)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,132 @@
+"""HTTP routes. Thin: validate (pydantic), call a service, shape the HTTP response."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Match, Route
+from starlette.types import Receive, Scope
+
+from inferstack.errors import ClientClosedRequest
+from inferstack.serving.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from inferstack.serving.responses import JSONResponse
+from inferstack.serving.runtime import Runtime
+
+router = APIRouter()
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
+    """Await `work` in this task; if the client disconnects first, cancel it. The body is
+    already read, so the next ASGI message can only be `http.disconnect`."""
+    current = asyncio.current_task()
+    assert current is not None
+    disconnected = False
+
+    async def watch() -> None:
+        nonlocal disconnected
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        disconnected = True
+        current.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not disconnected:
+            raise
+        current.uncancel()
+        raise ClientClosedRequest("client closed the request") from None
+    finally:
+        watcher.cancel()
+
+
+def _generation_response(result: dict[str, Any] | AsyncIterator[bytes]) -> Response:
+    if isinstance(result, dict):
+        return JSONResponse(result)
+    return StreamingResponse(result, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """pydantic-core parses and validates the raw bytes in one pass; errors take the same
+    path (and `param` naming) as FastAPI's own validation."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+async def chat_completions(request: Request) -> Response:
+    body = await parse_body(request, ChatCompletionRequest)
+    service = _runtime(request).generation
+    result = await cancel_on_disconnect(request.receive, service.create(body, request.state.request_id))
+    return _generation_response(result)
+
+
+async def completions(request: Request) -> Response:
+    body = await parse_body(request, CompletionRequest)
+    service = _runtime(request).generation
+    result = await cancel_on_disconnect(request.receive, service.create(body, request.state.request_id))
+    return _generation_response(result)
+
+
+async def embeddings(request: Request) -> Response:
+    body = await parse_body(request, EmbeddingRequest)
+    service = _runtime(request).embeddings
+    return JSONResponse(await cancel_on_disconnect(request.receive, service.create(body)))
+
+
+class HotRoute(Route):
+    """A plain Starlette route (skips FastAPI's dependency solving, ~15 % of the gateway's CPU
+    per request) that still records itself in the scope for the metrics' route label."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+HOT_ROUTES = [
+    HotRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
+    HotRoute("/v1/completions", completions, methods=["POST"]),
+    HotRoute("/v1/embeddings", embeddings, methods=["POST"]),
+]
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> Response:
+    return JSONResponse(_runtime(request).model_list())
+
+
+@router.get("/health")
+async def health() -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/ready")
+async def ready(request: Request) -> Response:
+    report = _runtime(request).readiness()
+    return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    runtime = _runtime(request)
+    runtime.refresh_gauges()
+    return Response(runtime.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

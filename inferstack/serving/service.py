@@ -1,0 +1,154 @@
+"""Endpoint services: protocol model in, response dict (or an SSE byte stream) out.
+
+No HTTP here: routes call these, tests can too. Streams are relayed event by event; only the
+events that need it (usage, the first token) are inspected, everything else passes as bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from inferstack.errors import InferstackError, InvalidRequest, ModelNotFound
+from inferstack.models.embeddings import Embedder, EmbeddingInputTooLong
+from inferstack.router.deployments import AUTO, DeploymentTable, RouteDecision
+from inferstack.serving.metrics import GatewayMetrics
+from inferstack.serving.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+)
+
+_DONE = b"data: [DONE]"
+_TOKEN_MARKERS = (b'"content":"', b'"text":"', b'"tool_calls":[')
+_EMPTY_MARKERS = (b'"content":""', b'"text":""')
+
+
+def inferstack_object(decision: RouteDecision) -> dict[str, Any]:
+    """The extension object of ARCHITECTURE §3; stages not yet in the path report null."""
+    return {"route": decision.describe(), "sources": [], "guard": None, "intent": None}
+
+
+def _has_token(event: bytes) -> bool:
+    return any(m in event for m in _TOKEN_MARKERS) and not any(m in event for m in _EMPTY_MARKERS)
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+class GenerationService:
+    """Chat and text completions, relayed to the chosen deployment."""
+
+    def __init__(self, deployments: DeploymentTable, metrics: GatewayMetrics) -> None:
+        self.deployments = deployments
+        self.metrics = metrics
+
+    async def create(
+        self,
+        request: ChatCompletionRequest | CompletionRequest,
+        request_id: str,
+    ) -> dict[str, Any] | AsyncIterator[bytes]:
+        endpoint = "/chat/completions" if isinstance(request, ChatCompletionRequest) else "/completions"
+        decision = self.deployments.resolve(request.model)
+        payload = request.backend_payload(decision.deployment.spec.backend_model)
+        headers = {"X-Request-Id": request_id}
+        if not request.stream:
+            body = await decision.deployment.backend.post_json(endpoint, payload, headers)
+            self.metrics.count_usage(decision.deployment.name, body.get("usage"))
+            body["inferstack"] = inferstack_object(decision)
+            return body
+        stream = self._relay(decision, endpoint, payload, headers, request.wants_usage_chunk)
+        # Prime: errors before the first byte surface here, as a proper HTTP status.
+        first = await anext(stream)
+        return _prepend(first, stream)
+
+    async def _relay(
+        self,
+        decision: RouteDecision,
+        endpoint: str,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+        wants_usage: bool,
+    ) -> AsyncIterator[bytes]:
+        deployment = decision.deployment
+        started = time.perf_counter()
+        meta: dict[str, Any] = {}
+        first_token = True
+        sent_any = False
+        try:
+            async with deployment.backend.stream(endpoint, payload, headers) as events:
+                async for event in events:
+                    if event.startswith(_DONE):
+                        yield _sse({**meta, "choices": [], "inferstack": inferstack_object(decision)})
+                        yield event
+                        return
+                    if not meta:
+                        head = orjson.loads(event[6:])
+                        meta = {k: head.get(k) for k in ("id", "object", "created", "model")}
+                    if first_token and _has_token(event):
+                        first_token = False
+                        self.metrics.ttft.labels(deployment.name).observe(time.perf_counter() - started)
+                    if b'"usage":{' in event:
+                        chunk = orjson.loads(event[6:])
+                        self.metrics.count_usage(deployment.name, chunk.get("usage"))
+                        if not wants_usage:
+                            if not chunk.get("choices"):
+                                continue
+                            chunk.pop("usage", None)
+                            event = _sse(chunk)
+                    sent_any = True
+                    yield event
+            raise InferstackError(f"deployment {deployment.name} ended the stream early")
+        except InferstackError as error:
+            if not sent_any:
+                raise
+            # Headers are gone; tell the client in-band the way OpenAI streams do.
+            yield _sse(error.body())
+            yield _DONE + b"\n\n"
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for item in rest:
+        yield item
+
+
+class EmbeddingService:
+    def __init__(self, embedder: Embedder | None, max_batch: int) -> None:
+        self.embedder = embedder
+        self.max_batch = max_batch
+
+    async def create(self, request: EmbeddingRequest) -> dict[str, Any]:
+        embedder = self.embedder
+        if embedder is None or request.model not in (embedder.name, AUTO):
+            raise ModelNotFound(f"The embedding model `{request.model[:100]}` does not exist", param="model")
+        if request.dimensions is not None and request.dimensions != embedder.dimensions:
+            raise InvalidRequest(
+                f"{embedder.name} produces {embedder.dimensions} dimensions only", param="dimensions"
+            )
+        texts = request.texts
+        if len(texts) > self.max_batch:
+            raise InvalidRequest(f"at most {self.max_batch} inputs per request", param="input")
+        try:
+            batch = await embedder.embed(texts)
+        except EmbeddingInputTooLong as exc:
+            raise InvalidRequest(str(exc), param="input") from None
+        data = []
+        for index, vector in enumerate(batch.vectors):
+            embedding: Any = (
+                base64.b64encode(vector.astype("<f4").tobytes()).decode()
+                if request.encoding_format == "base64"
+                else vector.tolist()
+            )
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        return {
+            "object": "list",
+            "data": data,
+            "model": embedder.name,
+            "usage": {"prompt_tokens": batch.prompt_tokens, "total_tokens": batch.prompt_tokens},
+        }

@@ -1,0 +1,125 @@
+"""Every error class through the real server, at the HTTP level (status, shape, headers)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Gateway, vllm_running_requests
+
+pytestmark = pytest.mark.e2e
+
+CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+
+
+def error_of(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    assert response.headers.get("x-request-id")
+    error: dict[str, object] = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+def test_malformed_json(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    assert error_of(response, 400)["code"] == "invalid_json"
+
+
+def test_schema_violation_names_param(http: httpx.Client) -> None:
+    bad = {**CHAT, "messages": [{"role": "user", "content": "hi"}, {"role": "robot", "content": "x"}]}
+    assert error_of(http.post("/v1/chat/completions", json=bad), 400)["param"] == "messages[1].role"
+    assert error_of(http.post("/v1/chat/completions", json={**CHAT, "n": 0}), 400)["param"] == "n"
+
+
+def test_backend_validation_error_is_relayed_as_400(http: httpx.Client) -> None:
+    error = error_of(http.post("/v1/chat/completions", json={**CHAT, "max_tokens": 100_000}), 400)
+    assert error["param"] == "max_tokens" and error["type"] == "invalid_request_error"
+
+
+def test_unknown_model(http: httpx.Client) -> None:
+    error = error_of(http.post("/v1/chat/completions", json={**CHAT, "model": "gpt-9"}), 404)
+    assert (error["code"], error["param"]) == ("model_not_found", "model")
+    assert error_of(http.post("/v1/embeddings", json={"model": "nope", "input": "x"}), 404)["param"] == "model"
+
+
+def test_body_over_one_mib(http: httpx.Client) -> None:
+    huge = {**CHAT, "messages": [{"role": "user", "content": "a" * (1024 * 1024 + 1)}]}
+    assert error_of(http.post("/v1/chat/completions", json=huge), 413)["code"] == "request_too_large"
+
+
+def test_backend_down_503_with_retry_after(http: httpx.Client) -> None:
+    for stream in (False, True):
+        response = http.post("/v1/chat/completions", json={**CHAT, "model": "unreachable", "stream": stream})
+        assert error_of(response, 503)["code"] == "backend_unavailable"
+        assert int(response.headers["retry-after"]) > 0
+
+
+def test_backend_timeout_504(http: httpx.Client) -> None:
+    body = {**CHAT, "model": "tight-deadline", "max_tokens": 400, "ignore_eos": True}
+    response = http.post("/v1/chat/completions", json=body)
+    assert error_of(response, 504)["code"] == "backend_timeout"
+
+
+def test_embedding_input_too_long(http: httpx.Client) -> None:
+    response = http.post("/v1/embeddings", json={"model": "all-minilm-l6-v2", "input": ["ok", "word " * 600]})
+    error = error_of(response, 400)
+    assert error["param"] == "input" and "input[1]" in str(error["message"])
+
+
+def test_request_id_is_propagated(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", json=CHAT, headers={"x-request-id": "req-e2e-42"})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "req-e2e-42"
+    assert response.json()["id"].endswith("req-e2e-42")  # vLLM built its id from ours
+
+
+def wait_idle(gateway: Gateway, within_s: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        if vllm_running_requests(gateway.vllm_url) == 0:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise AssertionError(f"vLLM still generating {within_s}s after the client left")
+
+
+# 1500 forced tokens take ~50 s on this CPU; the backend must stop within seconds of a disconnect.
+LONG = {**CHAT, "max_tokens": 1500, "ignore_eos": True}
+
+
+def test_stream_disconnect_cancels_backend(gateway: Gateway) -> None:
+    with httpx.Client(base_url=gateway.url, timeout=60) as client:
+        with client.stream("POST", "/v1/chat/completions", json={**LONG, "stream": True}) as response:
+            lines = response.iter_lines()
+            seen = [next(lines) for _ in range(6)]
+            assert any(line.startswith("data: ") for line in seen)
+            assert vllm_running_requests(gateway.vllm_url) >= 1
+    wait_idle(gateway, within_s=5)
+
+
+def test_non_stream_disconnect_cancels_backend(gateway: Gateway) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{gateway.url}/v1/chat/completions", json=LONG, timeout=httpx.Timeout(5, read=1.5))
+    wait_idle(gateway, within_s=5)
+
+
+def test_metrics_exposed(http: httpx.Client) -> None:
+    http.post("/v1/chat/completions", json=CHAT)
+    with http.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as response:
+        assert list(response.iter_lines())[-2:] == ["data: [DONE]", ""]
+    text = http.get("/metrics").text
+    assert 'inferstack_requests_total{method="POST",route="/v1/chat/completions",status="200"}' in text
+    assert 'inferstack_tokens_total{deployment="smollm2-135m",direction="out"}' in text
+    assert 'inferstack_time_to_first_token_seconds_count{deployment="smollm2-135m"}' in text
+    assert 'inferstack_backend_up{deployment="smollm2-135m"} 1.0' in text
+
+
+def test_ready_reports_stages(http: httpx.Client) -> None:
+    response = http.get("/ready")
+    assert response.status_code == 200
+    stages = response.json()["stages"]
+    assert stages["deployment:smollm2-135m"] == "healthy" and stages["embeddings"] == "loaded"
+    assert stages["deployment:unreachable"] == "healthy"  # no health URL: judged per request

@@ -1,0 +1,41 @@
+"""The vLLM command line and environment the supervisor uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inferstack.cache import CacheLayout
+from inferstack.config import LocalVllm, ModelSpec, Settings
+from inferstack.models.vllm_process import vllm_command
+
+
+def test_command_is_module_launch_on_loopback() -> None:
+    spec = Settings().default_deployment
+    assert isinstance(spec.serve, LocalVllm)
+    cmd = vllm_command(spec, spec.serve, Path("/m"))
+    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    joined = " ".join(cmd)
+    for part in ("--model /m", "--host 127.0.0.1", "--port 8100", "--max-model-len 2048", "--enforce-eager",
+                 "--served-model-name smollm2-135m", "--tool-call-parser hermes"):  # fmt: skip
+        assert part in joined
+
+
+def test_custom_template_and_extra_args() -> None:
+    spec = ModelSpec(
+        name="m",
+        source={"package": "p", "file": "f.gguf"},
+        chat_template="{{ messages }}",
+        tool_call_parser=None,
+        serve={"enforce_eager": False, "extra_args": ["--seed", "1"]},
+    )
+    assert isinstance(spec.serve, LocalVllm)
+    cmd = vllm_command(spec, spec.serve, Path("/m"))
+    assert "--enforce-eager" not in cmd and "--enable-auto-tool-choice" not in cmd
+    assert cmd[-4:] == ["--chat-template", "/m/inferstack_chat_template.jinja", "--seed", "1"]
+
+
+def test_offline_env_keeps_caches_inside_project(tmp_path: Path) -> None:
+    env = CacheLayout(tmp_path).offline_env()
+    assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_NO_USAGE_STATS"] == "1" and env["DO_NOT_TRACK"] == "1"
+    for key in ("HF_HOME", "XDG_CACHE_HOME", "VLLM_CACHE_ROOT", "TMPDIR"):
+        assert env[key].startswith(str(tmp_path))

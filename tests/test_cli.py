@@ -1,0 +1,51 @@
+"""The `inferstack` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "inferstack.cli"]
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.startswith("inferstack ")
+    for command in (["serve"], ["models", "pull"], ["config", "check"]):
+        result = run(*command, "--help")
+        assert result.returncode == 0 and "usage: inferstack" in result.stdout
+
+
+def test_config_check_ok_and_errors(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text("port: 8080\n")
+    result = run("config", "check", str(good))
+    assert result.returncode == 0 and "OK" in result.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("port: 8080\nmodels:\n  - name: m\n    max_context: 12\n")
+    result = run("config", "check", str(bad))
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "models.0.max_context" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_public_bind_without_keys() -> None:
+    result = run("serve", "--host", "0.0.0.0", timeout=60)
+    assert result.returncode == 2
+    assert "refusing to bind 0.0.0.0 without API keys" in result.stderr
+
+
+def test_models_pull_is_cached() -> None:
+    result = run("models", "pull", timeout=300)
+    assert result.returncode == 0, result.stderr
+    result = run("models", "pull")
+    assert "smollm2-135m: cached, verified" in result.stdout
+
+
+def test_models_pull_unknown_name() -> None:
+    result = run("models", "pull", "nope")
+    assert result.returncode == 2 and "unknown model" in result.stderr
