@@ -1,0 +1,1 @@
+"""Models: materialisation, the vLLM process supervisor, local encoders."""

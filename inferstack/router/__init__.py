@@ -1,0 +1,1 @@
+"""Backends and deployment selection (the cost-aware policy arrives with issue 6)."""

@@ -1,0 +1,1 @@
+"""HTTP layer: app factory, routes, protocol, middleware, error mapping, metrics."""
