@@ -63,7 +63,11 @@ def stack(workdir: Path) -> Iterator[dict[str, str]]:
             {
                 "name": "fake-fast",
                 "required": False,
-                "serve": {"kind": "remote", "base_url": f"http://127.0.0.1:{fake_port}/v1", "health_url": None},
+                "serve": {
+                    "kind": "remote",
+                    "base_url": f"http://127.0.0.1:{fake_port}/v1",
+                    "health_url": None,
+                },
             },
         ],
     }
@@ -151,7 +155,9 @@ async def stream_throughput(
         for side in sides:
             url = urls["vllm"] if side == "direct" else urls["gateway"]
             started = time.perf_counter()
-            counts = await asyncio.gather(*(stream_tokens(client, url, max_tokens) for _ in range(concurrency)))
+            counts = await asyncio.gather(
+                *(stream_tokens(client, url, max_tokens) for _ in range(concurrency))
+            )
             rates[side].append(sum(counts) / (time.perf_counter() - started))
     direct, gateway = statistics.median(rates["direct"]), statistics.median(rates["gateway"])
     return {
@@ -180,14 +186,18 @@ async def run_all(urls: dict[str, str], quick: bool) -> dict[str, object]:
         tiny = {"messages": PROMPT, "max_tokens": 8, "temperature": 0}
         return {
             "machine": machine(),
-            "fake_fast_non_stream": await added_latency(client, urls["fake"], urls["gateway"], tiny, fake_n, "fake-fast"),
+            "fake_fast_non_stream": await added_latency(
+                client, urls["fake"], urls["gateway"], tiny, fake_n, "fake-fast"
+            ),
             "fake_fast_stream_64_chunks": await added_latency(
                 client, urls["fake"], urls["gateway"], {**tiny, "stream": True}, fake_n // 2, "fake-fast"
             ),
-            "vllm_non_stream_8_tokens": await added_latency(client, urls["vllm"], urls["gateway"], tiny, vllm_n, MODEL),
+            "vllm_non_stream_8_tokens": await added_latency(
+                client, urls["vllm"], urls["gateway"], tiny, vllm_n, MODEL
+            ),
             "vllm_stream_c1": await stream_throughput(client, urls, 1, 2 if quick else 4, 128),
             "vllm_stream_c8": await stream_throughput(client, urls, 8, 2 if quick else 4, 128),
-        }  # fmt: skip
+        }
 
 
 def markdown(results: dict[str, object]) -> str:

@@ -28,17 +28,21 @@ def _completion() -> dict[str, object]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": MODEL,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
     }
 
 
 def build_app(chunks: int) -> Starlette:
     head = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": MODEL}
-    token = b"data: " + orjson.dumps({**head, "choices": [{"index": 0, "delta": {"content": " tok"}}]}) + b"\n\n"
-    role = b"data: " + orjson.dumps({**head, "choices": [{"index": 0, "delta": {"role": "assistant"}}]}) + b"\n\n"
+    token = (
+        b"data: " + orjson.dumps({**head, "choices": [{"index": 0, "delta": {"content": " tok"}}]}) + b"\n\n"
+    )
+    role = (
+        b"data: "
+        + orjson.dumps({**head, "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+        + b"\n\n"
+    )
     usage = {"prompt_tokens": 10, "completion_tokens": chunks, "total_tokens": 10 + chunks}
     tail = b"data: " + orjson.dumps({**head, "choices": [], "usage": usage}) + b"\n\n" + b"data: [DONE]\n\n"
 
@@ -58,9 +62,7 @@ def build_app(chunks: int) -> Starlette:
     async def health(_: Request) -> Response:
         return Response(b"")
 
-    return Starlette(
-        routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/health", health)]
-    )
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/health", health)])
 
 
 def main() -> None:

@@ -38,7 +38,10 @@ def test_embedded_defaults_describe_single_box(monkeypatch: pytest.MonkeyPatch) 
             "models:\n  - name: a\n    serve: {kind: remote, base_url: 'ftp://x'}\n",
             "models.0.serve.remote.base_url: String should match pattern",
         ),
-        ("limits: {max_body_bytes: 10}\n", "limits.max_body_bytes: Input should be greater than or equal to 1024"),
+        (
+            "limits: {max_body_bytes: 10}\n",
+            "limits.max_body_bytes: Input should be greater than or equal to 1024",
+        ),
         ("default_model: nope\n", "default_model: 'nope' is not one of"),
         ("auth: {api_keys: [{tenant: t}]}\n", "auth.api_keys.0: Value error, set exactly one of"),
         ("- just\n- a list\n", "top level must be a mapping"),

@@ -25,7 +25,9 @@ def error_of(response: httpx.Response, status: int) -> dict[str, object]:
 
 
 def test_malformed_json(http: httpx.Client) -> None:
-    response = http.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    response = http.post(
+        "/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert error_of(response, 400)["code"] == "invalid_json"
 
 
@@ -43,7 +45,9 @@ def test_backend_validation_error_is_relayed_as_400(http: httpx.Client) -> None:
 def test_unknown_model(http: httpx.Client) -> None:
     error = error_of(http.post("/v1/chat/completions", json={**CHAT, "model": "gpt-9"}), 404)
     assert (error["code"], error["param"]) == ("model_not_found", "model")
-    assert error_of(http.post("/v1/embeddings", json={"model": "nope", "input": "x"}), 404)["param"] == "model"
+    assert (
+        error_of(http.post("/v1/embeddings", json={"model": "nope", "input": "x"}), 404)["param"] == "model"
+    )
 
 
 def test_body_over_one_mib(http: httpx.Client) -> None:
@@ -91,12 +95,14 @@ LONG = {**CHAT, "max_tokens": 1500, "ignore_eos": True}
 
 
 def test_stream_disconnect_cancels_backend(gateway: Gateway) -> None:
-    with httpx.Client(base_url=gateway.url, timeout=60) as client:
-        with client.stream("POST", "/v1/chat/completions", json={**LONG, "stream": True}) as response:
-            lines = response.iter_lines()
-            seen = [next(lines) for _ in range(6)]
-            assert any(line.startswith("data: ") for line in seen)
-            assert vllm_running_requests(gateway.vllm_url) >= 1
+    with (
+        httpx.Client(base_url=gateway.url, timeout=60) as client,
+        client.stream("POST", "/v1/chat/completions", json={**LONG, "stream": True}) as response,
+    ):
+        lines = response.iter_lines()
+        seen = [next(lines) for _ in range(6)]
+        assert any(line.startswith("data: ") for line in seen)
+        assert vllm_running_requests(gateway.vllm_url) >= 1
     wait_idle(gateway, within_s=5)
 
 

@@ -103,7 +103,11 @@ def test_tools_pass_through(client: OpenAI) -> None:
         "type": "function",
         "function": {
             "name": "get_weather",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
         },
     }
     response = client.chat.completions.create(
@@ -120,7 +124,9 @@ def test_tools_pass_through(client: OpenAI) -> None:
 def test_completions(client: OpenAI) -> None:
     response = client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=8)
     assert response.choices[0].text and response.usage is not None
-    streamed = list(client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=8, stream=True))
+    streamed = list(
+        client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=8, stream=True)
+    )
     assert sum(1 for c in streamed if c.choices and c.choices[0].text) >= 4
 
 

@@ -25,7 +25,9 @@ def models_root() -> Path:
     return CacheLayout(Settings().cache_dir).ensure().models
 
 
-def test_second_pull_does_no_work(spec: ModelSpec, models_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_second_pull_does_no_work(
+    spec: ModelSpec, models_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = pull(spec, models_root)
     manifest_mtime = (first.path / MANIFEST).stat().st_mtime_ns
 
@@ -76,7 +78,9 @@ def test_wrong_expected_hash_is_refused(spec: ModelSpec, tmp_path: Path) -> None
 
 
 def test_low_disk_space_is_refused(spec: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(materialize.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(1, 1, 10 * 2**20))  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        materialize.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(1, 1, 10 * 2**20)
+    )  # type: ignore[attr-defined]
     with pytest.raises(MaterializeError, match="not enough disk space"):
         pull(spec, tmp_path)
     assert not any(tmp_path.iterdir())

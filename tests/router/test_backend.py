@@ -76,7 +76,9 @@ async def test_unhealthy_backend_fails_fast() -> None:
         (422, b"not json", BackendError, 422, None),
     ],
 )  # fmt: skip
-def test_error_mapping(status: int, content: bytes, kind: type, mapped_status: int, param: str | None) -> None:
+def test_error_mapping(
+    status: int, content: bytes, kind: type, mapped_status: int, param: str | None
+) -> None:
     error = _error_from(status, content, "b")
     assert isinstance(error, kind) and error.status == mapped_status
     assert error.param == param

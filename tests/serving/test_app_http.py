@@ -72,7 +72,9 @@ def test_backend_down_is_503_with_retry_after(client: TestClient) -> None:
 
 def test_malformed_json(client: TestClient) -> None:
     response = client.post(
-        "/v1/chat/completions", content=b'{"model": "auto", "messages": [', headers={"content-type": "application/json"}
+        "/v1/chat/completions",
+        content=b'{"model": "auto", "messages": [',
+        headers={"content-type": "application/json"},
     )
     assert_openai_error(response, 400, "invalid_json")
 
@@ -99,7 +101,9 @@ def test_body_over_limit_chunked(client: TestClient) -> None:
             yield b"y" * 1000
         yield b'"}]}'
 
-    response = client.post("/v1/chat/completions", content=chunks(), headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/chat/completions", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert_openai_error(response, 413, "request_too_large")
 
 
