@@ -29,8 +29,10 @@ $(DEPS_STAMP): pyproject.toml constraints.txt | $(PY)
 
 setup: $(DEPS_STAMP)
 
+# Model materialisation and the models trained here; both are cached and verified/recipe-checked.
 models: setup
 	$(VENV)/bin/inferstack models pull
+	$(VENV)/bin/inferstack train
 
 run: models
 	exec $(VENV)/bin/inferstack serve
@@ -41,10 +43,11 @@ lint: setup
 	$(VENV)/bin/mypy inferstack
 
 test: models lint
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --basetemp="$(INFERSTACK_CACHE)/tmp/pytest"
 
 bench: models
-	$(PY) loadtest/bench_gateway.py --readme README.md
+	$(PY) -m loadtest.bench_gateway --readme README.md
+	$(PY) -m loadtest.bench_classify --readme README.md
 
 clean-venv:
 	rm -rf $(VENV)

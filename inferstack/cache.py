@@ -15,6 +15,10 @@ class CacheLayout:
     def models(self) -> Path:
         return self.root / "models"
 
+    def trained(self, kind: str) -> Path:
+        """Artefacts trained here (intent, ner): `models/<kind>-minilm`."""
+        return self.models / f"{kind}-minilm"
+
     @property
     def logs(self) -> Path:
         return self.root / "logs"

@@ -44,7 +44,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings.check_bind()
     CacheLayout(settings.cache_dir).apply_to_process()
     _setup_logging(settings.log_level)
-    _pull_all(settings, names=None)
+    if _pull_all(settings, names=None) != 0:
+        return 1
+    if settings.classifier.enabled:
+        _train(settings, ("intent", "ner"))
 
     import uvicorn
 
@@ -113,6 +116,31 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
     return _pull_all(settings, args.names)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    CacheLayout(settings.cache_dir).apply_to_process()
+    _setup_logging("warning")
+    unknown = sorted(set(args.kinds) - {"intent", "ner"})
+    if unknown:
+        print(f"error: unknown kind(s) {unknown}; choose intent and/or ner", file=sys.stderr)
+        return EXIT_CONFIG
+    return _train(settings, args.kinds or ("intent", "ner"), force=args.force)
+
+
+def _train(settings: Settings, kinds: Sequence[str], *, force: bool = False) -> int:
+    from inferstack.models.training.artefacts import ensure_trained
+
+    for result in ensure_trained(CacheLayout(settings.cache_dir).ensure(), kinds, force=force):
+        metrics = result.card["heldout_metrics"]
+        if result.kind == "intent":
+            summary = f"held-out accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}"
+        else:
+            summary = ", ".join(f"{label} F1 {m['f1']:.3f}" for label, m in metrics.items())
+        state = f"trained in {result.card['train_seconds']:.0f}s" if result.trained else "cached"
+        print(f"{result.kind}: {state}; {summary}", flush=True)
+    return 0
+
+
 def cmd_config_check(args: argparse.Namespace) -> int:
     settings = load_settings(Path(args.file), use_env_path=False)
     settings.check_bind()
@@ -153,6 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("names", nargs="*", help="model names (default: all configured)")
     pull.add_argument("--config", help="YAML config file")
     pull.set_defaults(func=cmd_models_pull)
+
+    train = sub.add_parser(
+        "train",
+        help="train the intent classifier / NER from the shipped MiniLM (cached)",
+        description="Generate the training data, fine-tune MiniLM and evaluate on the held-out "
+        "split; artefacts and a model card go to $INFERSTACK_CACHE/models/<kind>-minilm. "
+        "Skipped when a model trained from the same recipe is cached.",
+    )
+    train.add_argument("kinds", nargs="*", metavar="KIND", help="intent and/or ner (default: both)")
+    train.add_argument("--force", action="store_true", help="retrain even if cached")
+    train.add_argument("--config", help="YAML config file")
+    train.set_defaults(func=cmd_train)
 
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

@@ -124,6 +124,14 @@ class EmbeddingsConfig(_Strict):
     max_batch: int = Field(default=256, ge=1)
 
 
+class ClassifierConfig(_Strict):
+    """BERT intent + NER trained here (`inferstack train`); used by /v1/classify and chat."""
+
+    enabled: bool = True
+    in_chat: bool = Field(default=True, description="classify the last user message of each chat")
+    max_chars: int = Field(default=4000, ge=1, description="/v1/classify text limit (413 above)")
+
+
 class ApiKey(_Strict):
     """A client key. Prefer `key_env` (the key lives in the environment / a Secret)."""
 
@@ -193,6 +201,7 @@ class Settings(BaseSettings):
     )
     models: tuple[ModelSpec, ...] = Field(default_factory=_default_models, min_length=1)
     embeddings: EmbeddingsConfig = EmbeddingsConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
 

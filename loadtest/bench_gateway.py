@@ -8,7 +8,7 @@ FAKE-FAST OpenAI server as a second, instant backend), then measures with the sa
 2. added latency on real vLLM (non-stream, 8 tokens);
 3. streaming throughput ratio gateway/direct on real vLLM at 1 and 8 concurrent streams.
 
-    python loadtest/bench_gateway.py [--readme README.md] [--out reports/bench-gateway.json]
+    python -m loadtest.bench_gateway [--readme README.md] [--out reports/bench-gateway.json]
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import platform
-import re
 import signal
 import socket
 import statistics
@@ -32,6 +31,8 @@ from pathlib import Path
 
 import httpx
 import yaml
+
+from loadtest.report import update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m"
@@ -54,6 +55,8 @@ def stack(workdir: Path) -> Iterator[dict[str, str]]:
     gw_port, vllm_port, fake_port = free_port(), free_port(), free_port()
     config = {
         "port": gw_port,
+        # Pass-through: the intent stage (measured by bench_classify) stays out of the chat path.
+        "classifier": {"in_chat": False},
         "models": [
             {
                 "name": MODEL,
@@ -229,15 +232,6 @@ def markdown(results: dict[str, object]) -> str:
     )
 
 
-def update_readme(path: Path, table: str) -> None:
-    text = path.read_text()
-    start, end = "<!-- bench:gateway:start -->", "<!-- bench:gateway:end -->"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{path}: markers {start} / {end} not found")
-    path.write_text(pattern.sub(lambda _: f"{start}\n{table}\n{end}", text))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="gateway overhead benchmark")
     parser.add_argument("--readme", type=Path, help="write the table into this README")
@@ -251,7 +245,7 @@ def main() -> None:
     table = markdown(results)
     print(table)
     if args.readme:
-        update_readme(args.readme, table)
+        update_readme(args.readme, table, "gateway")
 
 
 def _tmp_root() -> str:

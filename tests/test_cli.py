@@ -49,3 +49,13 @@ def test_models_pull_is_cached() -> None:
 def test_models_pull_unknown_name() -> None:
     result = run("models", "pull", "nope")
     assert result.returncode == 2 and "unknown model" in result.stderr
+
+
+def test_train_is_cached_and_rejects_unknown_kinds() -> None:
+    result = run("train", timeout=900)  # trains only when `make` has not already
+    assert result.returncode == 0, result.stderr
+    again = run("train")
+    assert "intent: cached" in again.stdout and "ner: cached" in again.stdout
+    assert "held-out accuracy" in again.stdout
+    bad = run("train", "sentiment")
+    assert bad.returncode == 2 and "unknown kind" in bad.stderr

@@ -11,6 +11,7 @@ from typing import Any
 
 from inferstack.cache import CacheLayout
 from inferstack.config import LocalVllm, ModelSpec, RemoteBackend, Settings
+from inferstack.models.classifier import ClassifierService
 from inferstack.models.embeddings import Embedder
 from inferstack.models.materialize import pull
 from inferstack.models.vllm_process import VllmSupervisor
@@ -18,7 +19,7 @@ from inferstack.router.backend import OpenAIBackend
 from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
 from inferstack.router.health import HealthPoller
 from inferstack.serving.metrics import GatewayMetrics
-from inferstack.serving.service import EmbeddingService, GenerationService
+from inferstack.serving.service import ClassifyService, EmbeddingService, GenerationService
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class Runtime:
     deployments: DeploymentTable
     generation: GenerationService
     embeddings: EmbeddingService
+    classify: ClassifyService
     supervisors: list[VllmSupervisor] = field(default_factory=list)
     pollers: list[HealthPoller] = field(default_factory=list)
     created: int = field(default_factory=lambda: int(time.time()))
@@ -56,6 +58,10 @@ class Runtime:
             loaded = self.embeddings.embedder is not None
             stages["embeddings"] = "loaded" if loaded else "missing"
             ready = ready and loaded
+        if self.settings.classifier.enabled:
+            loaded = self.classify.classifier is not None
+            stages["classifier"] = "loaded" if loaded else "missing"
+            ready = ready and loaded
         return {"ready": ready, "stages": stages}
 
     def refresh_gauges(self) -> None:
@@ -69,6 +75,8 @@ class Runtime:
         await asyncio.gather(*(d.backend.aclose() for d in self.deployments))
         if self.embeddings.embedder is not None:
             self.embeddings.embedder.close()
+        if self.classify.classifier is not None:
+            self.classify.classifier.close()
 
 
 def _backend_for(spec: ModelSpec) -> OpenAIBackend:
@@ -94,6 +102,15 @@ def _backend_for(spec: ModelSpec) -> OpenAIBackend:
     )
 
 
+async def _load_classifier(settings: Settings, cache: CacheLayout) -> ClassifierService | None:
+    if not settings.classifier.enabled:
+        return None
+    from inferstack.models.training.artefacts import ensure_trained
+
+    await asyncio.to_thread(ensure_trained, cache)  # no-op when the cached recipe matches
+    return await asyncio.to_thread(ClassifierService.load, cache.trained("intent"), cache.trained("ner"))
+
+
 async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     """Materialise models, start local vLLM processes and wait for them, load the embedder."""
     cache = CacheLayout(settings.cache_dir).ensure()
@@ -115,12 +132,15 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     if settings.embeddings.enabled:
         cfg = settings.embeddings
         embedder = await asyncio.to_thread(Embedder.load, cfg.name, cfg.package)
+    classifier = await _load_classifier(settings, cache)
+    in_chat = classifier if settings.classifier.in_chat else None
     runtime = Runtime(
         settings=settings,
         metrics=metrics,
         deployments=table,
-        generation=GenerationService(table, metrics),
+        generation=GenerationService(table, metrics, in_chat),
         embeddings=EmbeddingService(embedder, settings.embeddings.max_batch),
+        classify=ClassifyService(classifier, settings.classifier.max_chars),
         supervisors=supervisors,
         pollers=pollers,
     )

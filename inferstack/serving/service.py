@@ -13,12 +13,14 @@ from typing import Any
 
 import orjson
 
-from inferstack.errors import InferstackError, InvalidRequest, ModelNotFound
+from inferstack.errors import InferstackError, InvalidRequest, ModelNotFound, PayloadTooLarge
+from inferstack.models.classifier import ClassifierService, Intent
 from inferstack.models.embeddings import Embedder, EmbeddingInputTooLong
 from inferstack.router.deployments import AUTO, DeploymentTable, RouteDecision
 from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.protocol import (
     ChatCompletionRequest,
+    ClassifyRequest,
     CompletionRequest,
     EmbeddingRequest,
 )
@@ -28,9 +30,21 @@ _TOKEN_MARKERS = (b'"content":"', b'"text":"', b'"tool_calls":[')
 _EMPTY_MARKERS = (b'"content":""', b'"text":""')
 
 
-def inferstack_object(decision: RouteDecision) -> dict[str, Any]:
+def inferstack_object(decision: RouteDecision, intent: Intent | None) -> dict[str, Any]:
     """The extension object of ARCHITECTURE §3; stages not yet in the path report null."""
-    return {"route": decision.describe(), "sources": [], "guard": None, "intent": None}
+    described = {"label": intent.label, "score": intent.score} if intent else None
+    return {"route": decision.describe(), "sources": [], "guard": None, "intent": described}
+
+
+def last_user_text(request: ChatCompletionRequest) -> str | None:
+    for message in reversed(request.messages):
+        if message.role != "user":
+            continue
+        if isinstance(message.content, str):
+            return message.content
+        parts = [p.get("text") for p in message.content or [] if p.get("type") == "text"]
+        return " ".join(p for p in parts if isinstance(p, str)) or None
+    return None
 
 
 def _has_token(event: bytes) -> bool:
@@ -44,9 +58,15 @@ def _sse(payload: dict[str, Any]) -> bytes:
 class GenerationService:
     """Chat and text completions, relayed to the chosen deployment."""
 
-    def __init__(self, deployments: DeploymentTable, metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        deployments: DeploymentTable,
+        metrics: GatewayMetrics,
+        classifier: ClassifierService | None = None,
+    ) -> None:
         self.deployments = deployments
         self.metrics = metrics
+        self.classifier = classifier
 
     async def create(
         self,
@@ -55,17 +75,25 @@ class GenerationService:
     ) -> dict[str, Any] | AsyncIterator[bytes]:
         endpoint = "/chat/completions" if isinstance(request, ChatCompletionRequest) else "/completions"
         decision = self.deployments.resolve(request.model)
+        intent = await self._intent(request)
         payload = request.backend_payload(decision.deployment.spec.backend_model)
         headers = {"X-Request-Id": request_id}
         if not request.stream:
             body = await decision.deployment.backend.post_json(endpoint, payload, headers)
             self.metrics.count_usage(decision.deployment.name, body.get("usage"))
-            body["inferstack"] = inferstack_object(decision)
+            body["inferstack"] = inferstack_object(decision, intent)
             return body
-        stream = self._relay(decision, endpoint, payload, headers, request.wants_usage_chunk)
+        trailer = inferstack_object(decision, intent)
+        stream = self._relay(decision, endpoint, payload, headers, request.wants_usage_chunk, trailer)
         # Prime: errors before the first byte surface here, as a proper HTTP status.
         first = await anext(stream)
         return _prepend(first, stream)
+
+    async def _intent(self, request: ChatCompletionRequest | CompletionRequest) -> Intent | None:
+        if self.classifier is None or not isinstance(request, ChatCompletionRequest):
+            return None
+        text = last_user_text(request)
+        return await self.classifier.intent_of(text) if text else None
 
     async def _relay(
         self,
@@ -74,6 +102,7 @@ class GenerationService:
         payload: dict[str, Any],
         headers: dict[str, str],
         wants_usage: bool,
+        trailer: dict[str, Any],
     ) -> AsyncIterator[bytes]:
         deployment = decision.deployment
         started = time.perf_counter()
@@ -84,7 +113,7 @@ class GenerationService:
             async with deployment.backend.stream(endpoint, payload, headers) as events:
                 async for event in events:
                     if event.startswith(_DONE):
-                        yield _sse({**meta, "choices": [], "inferstack": inferstack_object(decision)})
+                        yield _sse({**meta, "choices": [], "inferstack": trailer})
                         yield event
                         return
                     if not meta:
@@ -151,4 +180,25 @@ class EmbeddingService:
             "data": data,
             "model": embedder.name,
             "usage": {"prompt_tokens": batch.prompt_tokens, "total_tokens": batch.prompt_tokens},
+        }
+
+
+class ClassifyService:
+    def __init__(self, classifier: ClassifierService | None, max_chars: int) -> None:
+        self.classifier = classifier
+        self.max_chars = max_chars
+
+    async def classify(self, request: ClassifyRequest) -> dict[str, Any]:
+        if self.classifier is None:
+            raise InferstackError("the classifier is disabled (classifier.enabled)", status=503,
+                                  code="stage_disabled")  # fmt: skip
+        if len(request.text) > self.max_chars:
+            raise PayloadTooLarge(f"text is longer than {self.max_chars} characters", param="text")
+        intent, entities = await self.classifier.classify(request.text)
+        return {
+            "intent": {"label": intent.label, "score": intent.score},
+            "entities": [
+                {"label": e.label, "text": e.text, "start": e.start, "end": e.end, "score": e.score}
+                for e in entities
+            ],
         }

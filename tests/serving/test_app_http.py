@@ -35,6 +35,7 @@ def settings(**extra: object) -> Settings:
             }
         ],
         embeddings={"enabled": False},
+        classifier={"enabled": False},
         **extra,
     )
 

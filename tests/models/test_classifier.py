@@ -1,0 +1,51 @@
+"""BIO decoding of token predictions into character spans (pure logic, table-driven)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from inferstack.models.classifier import EntityRecognizer
+
+TAGS = ["O", "B-PERSON", "I-PERSON", "B-LOCATION", "I-LOCATION"]
+
+
+def recognizer() -> EntityRecognizer:
+    config = SimpleNamespace(id2label=dict(enumerate(TAGS)), num_labels=len(TAGS))
+    model = SimpleNamespace(config=config, eval=lambda: SimpleNamespace(config=config))
+    return EntityRecognizer(tokenizer=None, model=model)  # type: ignore[arg-type]
+
+
+TEXT = "I am Ana Lima from Porto"
+#       0123456789012345678901234
+PUNCT = "Hi Ana."
+FORM = "Name: Ana\nCity: Porto"
+CASES = [
+    # (text, offsets, word ids, tag ids) -> entities
+    (TEXT, [(0, 1), (2, 4), (5, 8), (9, 13), (14, 18), (19, 24)], [0, 1, 2, 3, 4, 5], [0, 0, 1, 2, 0, 3],
+     [("PERSON", "Ana Lima"), ("LOCATION", "Porto")]),
+    # a subword continuation is glued to its word even when tagged O
+    (TEXT, [(5, 7), (7, 8), (9, 13)], [2, 2, 3], [1, 0, 2], [("PERSON", "Ana Lima")]),
+    # adjacent punctuation is its own word: not glued
+    (PUNCT, [(0, 2), (3, 6), (6, 7)], [0, 1, 2], [0, 1, 0], [("PERSON", "Ana")]),
+    # a new B- starts a new entity
+    (TEXT, [(5, 8), (9, 13)], [2, 3], [1, 1], [("PERSON", "Ana"), ("PERSON", "Lima")]),
+    # I- of another type does not extend; a stray I- opens an entity (lenient, like seqeval)
+    (TEXT, [(5, 8), (9, 13)], [2, 3], [1, 4], [("PERSON", "Ana"), ("LOCATION", "Lima")]),
+    (TEXT, [(0, 0), (5, 8), (0, 0)], [None, 2, None], [0, 3, 0], [("LOCATION", "Ana")]),
+    # an entity never continues across a line break
+    (FORM, [(0, 4), (4, 5), (6, 9), (10, 14), (14, 15), (16, 21)], [0, 1, 2, 3, 4, 5], [0, 0, 1, 2, 0, 3],
+     [("PERSON", "Ana"), ("LOCATION", "Porto")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "offsets", "words", "ids", "expected"), CASES)
+def test_decode(
+    text: str, offsets: list[tuple[int, int]], words: list[int | None], ids: list[int],
+    expected: list[tuple[str, str]],
+) -> None:  # fmt: skip
+    entities = recognizer()._decode(text, [list(o) for o in offsets], words, ids, [0.9] * len(ids))
+    assert [(e.label, e.text) for e in entities] == expected
+    for entity in entities:
+        assert text[entity.start : entity.end] == entity.text

@@ -1,0 +1,67 @@
+"""The full models (trained by `make` setup into the cache) against the issue's targets on the
+held-out split, which comes from a different template family and partly different locales.
+Predictions are recomputed here from the saved artefacts, not read from the model card.
+
+Targets not met yet are strict xfails with the measured value in the reason: they fail loudly
+the day the model meets them, so the marker cannot outlive the gap (issue 4 stays open).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from inferstack.cache import CacheLayout
+from inferstack.config import Settings
+from inferstack.models.classifier import EntityRecognizer, IntentClassifier
+from inferstack.models.training import intent_data, ner_data
+from inferstack.models.training.artefacts import ensure_trained
+from inferstack.models.training.metrics import intent_metrics, ner_metrics
+
+
+@pytest.fixture(scope="module")
+def cache() -> CacheLayout:
+    layout = CacheLayout(Settings().cache_dir).ensure()
+    ensure_trained(layout)  # no-op when `make` already trained them
+    return layout
+
+
+@pytest.fixture(scope="module")
+def intent_scores(cache: CacheLayout) -> dict[str, Any]:
+    heldout = intent_data.heldout_set()
+    classifier = IntentClassifier.load(cache.trained("intent"))
+    predicted = [p.label for p in classifier.predict([t for t, _ in heldout])]
+    return intent_metrics([label for _, label in heldout], predicted, intent_data.INTENT_LABELS)
+
+
+@pytest.fixture(scope="module")
+def ner_scores(cache: CacheLayout) -> dict[str, Any]:
+    heldout = ner_data.heldout_set()
+    predicted = EntityRecognizer.load(cache.trained("ner")).predict([ex.text for ex in heldout])
+    return ner_metrics(
+        [list(ex.spans) for ex in heldout],
+        [[(e.start, e.end, e.label) for e in ents] for ents in predicted],
+        ner_data.NER_LABELS,
+    )
+
+
+def test_intent_accuracy_and_macro_f1(intent_scores: dict[str, Any]) -> None:
+    assert intent_scores["accuracy"] >= 0.95, intent_scores
+    assert intent_scores["macro_f1"] >= 0.93, intent_scores
+
+
+@pytest.mark.xfail(strict=True, reason="measured 0.95 unsafe_request recall on held-out; target 0.97")
+def test_intent_unsafe_recall(intent_scores: dict[str, Any]) -> None:
+    assert intent_scores["per_label"]["unsafe_request"]["recall"] >= 0.97, intent_scores
+
+
+@pytest.mark.xfail(strict=True, reason="measured PERSON F1 0.73, LOCATION F1 0.81 (exact spans); target 0.90")
+def test_ner_person_location_f1(ner_scores: dict[str, Any]) -> None:
+    assert ner_scores["PERSON"]["f1"] >= 0.90, ner_scores
+    assert ner_scores["LOCATION"]["f1"] >= 0.90, ner_scores
+
+
+def test_ner_is_far_better_than_chance(ner_scores: dict[str, Any]) -> None:
+    # Floor that guards against regressions while the 0.90 target is open.
+    assert ner_scores["PERSON"]["f1"] >= 0.65 and ner_scores["LOCATION"]["f1"] >= 0.75, ner_scores
