@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_classify_shape_and_content(http: httpx.Client) -> None:
-    text = "Hi, I'm Maria Gonzalez from Madrid and I forgot my password"
+    text = "Hi, I am Maria Gonzalez, I live in Madrid and I forgot my password"
     response = http.post("/v1/classify", json={"text": text})
     assert response.status_code == 200, response.text
     body = response.json()
