@@ -27,7 +27,7 @@ from loadtest.report import update_readme
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGE = (
     "Hi, I'm Maria Gonzalez from Madrid. I was charged twice for my subscription last month and "
-    "nobody answered my two emails, can you please check my account and refund the extra payment?"
+    "nobody answered my emails, can you please check my account and refund the payment?"
 )  # 30 words
 
 
