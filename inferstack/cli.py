@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,11 @@ def _load(path: str | None) -> Settings:
 
 
 def _setup_logging(level: str) -> None:
+    # transformers prints load reports and progress bars on stderr; keep them for debug only.
+    if level != "debug":
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

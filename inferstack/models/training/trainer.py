@@ -13,7 +13,7 @@ import random
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,15 @@ def _chunks(n: int, size: int, rng: random.Random) -> list[list[int]]:
     return [order[i : i + size] for i in range(0, n, size)]
 
 
+def _backbone(auto_cls: Any, backbone: Path, labels: list[str]) -> tuple[Any, Any, dict[str, int]]:
+    """Tokenizer and the MiniLM encoder with a fresh head for `labels`."""
+    label_id = {label: i for i, label in enumerate(labels)}
+    model = auto_cls.from_pretrained(
+        str(backbone), num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label_id
+    )
+    return AutoTokenizer.from_pretrained(str(backbone)), model, label_id
+
+
 def train_intent(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
     started = time.perf_counter()
     set_seed(config.seed)
@@ -122,11 +131,7 @@ def train_intent(backbone: Path, out: Path, config: TrainConfig) -> dict[str, An
     if config.train_size:
         rows = rows[: config.train_size]
     labels = list(intent_data.INTENT_LABELS)
-    label_id = {label: i for i, label in enumerate(labels)}
-    tokenizer = AutoTokenizer.from_pretrained(str(backbone))
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(backbone), num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label_id
-    )
+    tokenizer, model, label_id = _backbone(AutoModelForSequenceClassification, backbone, labels)
     texts = [t for t, _ in rows]
     targets = torch.tensor([label_id[label] for _, label in rows])
 
@@ -190,11 +195,7 @@ def train_ner(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
     if config.train_size:
         rows = rows[: config.train_size]
     tags = ner_tags()
-    label_id = {t: i for i, t in enumerate(tags)}
-    tokenizer = AutoTokenizer.from_pretrained(str(backbone))
-    model = AutoModelForTokenClassification.from_pretrained(
-        str(backbone), num_labels=len(tags), id2label=dict(enumerate(tags)), label2id=label_id
-    )
+    tokenizer, model, label_id = _backbone(AutoModelForTokenClassification, backbone, tags)
     encoded = [_token_labels(tokenizer, ex, label_id) for ex in rows]
 
     def batches(rng: random.Random) -> list[dict[str, torch.Tensor]]:
@@ -240,7 +241,3 @@ def _save(out: Path, model: Any, tokenizer: PreTrainedTokenizerBase, card: dict[
     (staging / CARD).write_text(json.dumps(card, indent=2))
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
-
-
-def trained_kinds() -> Sequence[str]:
-    return ("intent", "ner")

@@ -2,8 +2,9 @@
 held-out split, which comes from a different template family and partly different locales.
 Predictions are recomputed here from the saved artefacts, not read from the model card.
 
-Targets not met yet are strict xfails with the measured value in the reason: they fail loudly
-the day the model meets them, so the marker cannot outlive the gap (issue 4 stays open).
+Targets not met yet are xfails with the measured value in the reason (issue 4 stays open); an
+XPASS shows in the `-ra` summary the day a model meets them. They are not strict because another
+CPU may shift a held-out score by one example, which must not fail CI for the better.
 """
 
 from __future__ import annotations
@@ -51,12 +52,12 @@ def test_intent_accuracy_and_macro_f1(intent_scores: dict[str, Any]) -> None:
     assert intent_scores["macro_f1"] >= 0.93, intent_scores
 
 
-@pytest.mark.xfail(strict=True, reason="measured 0.95 unsafe_request recall on held-out; target 0.97")
+@pytest.mark.xfail(strict=False, reason="measured 0.95 unsafe_request recall on held-out; target 0.97")
 def test_intent_unsafe_recall(intent_scores: dict[str, Any]) -> None:
     assert intent_scores["per_label"]["unsafe_request"]["recall"] >= 0.97, intent_scores
 
 
-@pytest.mark.xfail(strict=True, reason="measured PERSON F1 0.73, LOCATION F1 0.81 (exact spans); target 0.90")
+@pytest.mark.xfail(strict=False, reason="measured PERSON F1 0.73, LOCATION F1 0.81 (exact); target 0.90")
 def test_ner_person_location_f1(ner_scores: dict[str, Any]) -> None:
     assert ner_scores["PERSON"]["f1"] >= 0.90, ner_scores
     assert ner_scores["LOCATION"]["f1"] >= 0.90, ner_scores
