@@ -81,7 +81,7 @@ class OpenAIBackend:
         except (aiohttp.ClientError, TimeoutError):
             return False
 
-    def _require_healthy(self) -> None:
+    def require_healthy(self) -> None:
         if self.state is not BackendState.HEALTHY:
             raise BackendUnavailable(f"deployment {self.name} is {self.state.value}")
 
@@ -92,7 +92,7 @@ class OpenAIBackend:
         self, path: str, body: Mapping[str, Any], headers: Mapping[str, str]
     ) -> dict[str, Any]:
         """Non-streaming call; the whole request runs under the total deadline."""
-        self._require_healthy()
+        self.require_healthy()
         try:
             async with asyncio.timeout(self.total_timeout_s), self._post(path, body, headers) as response:
                 content = await response.read()
@@ -111,7 +111,7 @@ class OpenAIBackend:
         still answer with a proper status); the yielded iterator gives SSE events as bytes,
         each ending with a blank line. Leaving the block early closes the connection, which
         makes vLLM abort the generation."""
-        self._require_healthy()
+        self.require_healthy()
         try:
             async with asyncio.timeout(self.total_timeout_s):
                 response = await self._post(path, body, headers)

@@ -147,8 +147,10 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     try:
         for supervisor in supervisors:
             await supervisor.start()
-        await asyncio.gather(*(p.start() for p in pollers))
         await asyncio.gather(*(s.wait_healthy() for s in supervisors if s.spec.required))
+        # Remote pollers probe once on start: after local backends are up, so a remote entry
+        # that points at one of them starts with the right state.
+        await asyncio.gather(*(p.start() for p in pollers))
     except BaseException:
         await runtime.aclose()
         raise

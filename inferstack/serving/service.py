@@ -75,6 +75,7 @@ class GenerationService:
     ) -> dict[str, Any] | AsyncIterator[bytes]:
         endpoint = "/chat/completions" if isinstance(request, ChatCompletionRequest) else "/completions"
         decision = self.deployments.resolve(request.model)
+        decision.deployment.backend.require_healthy()  # fail fast, before any stage spends CPU
         intent = await self._intent(request)
         payload = request.backend_payload(decision.deployment.spec.backend_model)
         headers = {"X-Request-Id": request_id}
