@@ -115,17 +115,20 @@ def _pull_all(settings: Settings, names: Sequence[str] | None) -> int:
     return 0
 
 
-def cmd_models_pull(args: argparse.Namespace) -> int:
+def _batch_settings(args: argparse.Namespace) -> Settings:
+    """Settings for a one-shot command, with the offline env set and quiet logging."""
     settings = _load(args.config)
     CacheLayout(settings.cache_dir).apply_to_process()
     _setup_logging("warning")
-    return _pull_all(settings, args.names)
+    return settings
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    return _pull_all(_batch_settings(args), args.names)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
-    CacheLayout(settings.cache_dir).apply_to_process()
-    _setup_logging("warning")
+    settings = _batch_settings(args)
     unknown = sorted(set(args.kinds) - {"intent", "ner"})
     if unknown:
         print(f"error: unknown kind(s) {unknown}; choose intent and/or ner", file=sys.stderr)

@@ -6,7 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import torch
 from transformers import (
@@ -35,18 +35,23 @@ class Entity:
     score: float
 
 
-class IntentClassifier:
+class _FineTuned:
+    """A fine-tuned MiniLM and its tokenizer; `labels` are the head's classes in id order."""
+
+    auto_model: Any = None  # the transformers Auto* class that loads the head
+
     def __init__(self, tokenizer: PreTrainedTokenizerBase, model: Any) -> None:
         self.tokenizer = tokenizer
         self.model = model.eval()
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
 
     @classmethod
-    def load(cls, folder: Path) -> IntentClassifier:
-        return cls(
-            AutoTokenizer.from_pretrained(str(folder)),
-            AutoModelForSequenceClassification.from_pretrained(str(folder)),
-        )
+    def load(cls, folder: Path) -> Self:
+        return cls(AutoTokenizer.from_pretrained(str(folder)), cls.auto_model.from_pretrained(str(folder)))
+
+
+class IntentClassifier(_FineTuned):
+    auto_model = AutoModelForSequenceClassification
 
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Intent]:
@@ -65,20 +70,10 @@ class IntentClassifier:
         return out
 
 
-class EntityRecognizer:
+class EntityRecognizer(_FineTuned):
     """Token classifier with BIO tags; subword predictions are merged into character spans."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, model: Any) -> None:
-        self.tokenizer = tokenizer
-        self.model = model.eval()
-        self.tags = [model.config.id2label[i] for i in range(model.config.num_labels)]
-
-    @classmethod
-    def load(cls, folder: Path) -> EntityRecognizer:
-        return cls(
-            AutoTokenizer.from_pretrained(str(folder)),
-            AutoModelForTokenClassification.from_pretrained(str(folder)),
-        )
+    auto_model = AutoModelForTokenClassification
 
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 32) -> list[list[Entity]]:
@@ -111,7 +106,7 @@ class EntityRecognizer:
         for (start, end), word, tag_id, score in zip(offsets, words, ids, scores, strict=True):
             if word is None:  # special tokens
                 continue
-            tag = self.tags[tag_id]
+            tag = self.labels[tag_id]
             prefix, _, label = tag.partition("-")
             # A later subword of a word follows the word's first piece, whatever it was tagged.
             glued = current is not None and word == previous_word

