@@ -13,7 +13,7 @@ DEPS_STAMP := $(VENV)/.stamp-deps
 help:
 	@echo "make run    - set up, then serve the gateway + local vLLM on 127.0.0.1:8000"
 	@echo "make test   - set up, then lint, type-check and run the whole test suite"
-	@echo "make bench  - benchmarks (gateway vs direct vLLM), table into README"
+	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router), tables into README"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,7 @@ test: models lint
 bench: models
 	$(PY) -m loadtest.bench_gateway --readme README.md
 	$(PY) -m loadtest.bench_classify --readme README.md
+	$(PY) -m loadtest.bench_router --readme README.md
 
 clean-venv:
 	rm -rf $(VENV)

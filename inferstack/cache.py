@@ -20,6 +20,11 @@ class CacheLayout:
         return self.models / f"{kind}-minilm"
 
     @property
+    def router(self) -> Path:
+        """Router calibration (`inferstack router calibrate`)."""
+        return self.root / "router"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 

@@ -1,4 +1,4 @@
-"""`inferstack` command line: serve, models pull, config check, --version."""
+"""`inferstack` command line: serve, models pull, train, config check, routes, router calibrate."""
 
 from __future__ import annotations
 
@@ -160,6 +160,85 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_routes(args: argparse.Namespace) -> int:
+    from inferstack.router.cost import price_of
+
+    settings = _batch_settings(args)
+    print(f"policy {settings.router.policy}, SLO TTFT {settings.router.slo_ttft_ms:.0f} ms")
+    header = (
+        "deployment",
+        "api",
+        "tier",
+        "context",
+        "tools",
+        "json",
+        "$/1M in",
+        "$/1M out",
+        "basis",
+        "status",
+    )
+    rows = [header]
+    for spec in settings.models:
+        price = price_of(spec.cost, None)
+        key_env = getattr(spec.serve, "api_key_env", None)
+        status = "no API key" if key_env and not os.environ.get(key_env) else "enabled"
+        rows.append((
+            spec.name, spec.api, str(spec.tier), str(spec.max_context),
+            "yes" if spec.capabilities.tools else "no", "yes" if spec.capabilities.json_mode else "no",
+            f"{price.input_usd_per_1m:.4f}", f"{price.output_usd_per_1m:.4f}", price.basis, status,
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("Self-hosted prices use live throughput from vLLM /metrics once the gateway runs "
+          "(see POST /v1/route).")  # fmt: skip
+    return 0
+
+
+def cmd_router_calibrate(args: argparse.Namespace) -> int:
+    import json
+
+    from inferstack.models.classifier import ClassifierService
+    from inferstack.models.training.artefacts import ensure_trained
+    from inferstack.router import calibrate, golden
+    from inferstack.router.cost import price_of
+    from inferstack.router.quality import PromptFeatures, build_scorer
+    from inferstack.serving.generation import prompt_features
+    from inferstack.serving.protocol import ChatCompletionRequest
+
+    settings = _batch_settings(args)
+    cache = CacheLayout(settings.cache_dir).ensure()
+    ensure_trained(cache)
+    classifier = ClassifierService.load(cache.trained("intent"), cache.trained("ner"))
+    default_output = settings.router.default_output_tokens
+
+    def features_of(text: str) -> PromptFeatures:
+        request = ChatCompletionRequest.model_validate(
+            {"model": "auto", "messages": [{"role": "user", "content": text}]}
+        )
+        return prompt_features(request, classifier.intent.predict([text])[0], default_output)
+
+    def cheapest_output_price(tiers: Sequence[int]) -> float | None:
+        prices = [price_of(m.cost, None).output_usd_per_1m for m in settings.models if m.tier in tiers]
+        return min(prices) if prices else None
+
+    cheap = cheapest_output_price(range(1, settings.router.strong_tier))
+    strong = cheapest_output_price([m.tier for m in settings.models if m.tier >= settings.router.strong_tier])
+    ratio = cheap / strong if cheap is not None and strong else None
+    calibration, evaluation = golden.split()
+    try:
+        result = calibrate.run_calibration(
+            settings.router.scorer, build_scorer(settings.router.scorer), features_of,
+            calibration, evaluation, args.strong_share, ratio,
+        )  # fmt: skip
+    finally:
+        classifier.close()
+    path = calibrate.save(result, cache.router)
+    print(json.dumps(result, indent=2))
+    print(f"saved to {path}; the gateway uses it when router.threshold is not set")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inferstack",
@@ -212,6 +291,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", help="YAML config file")
     check.set_defaults(func=cmd_config_check)
+
+    routes = sub.add_parser(
+        "routes",
+        help="list deployments with tier, capabilities and derived cost",
+        description="Show each configured deployment as the router sees it: tier, context, "
+        "capabilities, $/1M tokens (self-hosted: $/hour / tokens/s) and whether it is enabled.",
+    )
+    routes.add_argument("--config", help="YAML config file")
+    routes.set_defaults(func=cmd_routes)
+
+    router_cmd = sub.add_parser("router", help="router tools")
+    router_sub = router_cmd.add_subparsers(dest="router_command", required=True, metavar="ACTION")
+    calibrate = router_sub.add_parser(
+        "calibrate",
+        help="set the strong-tier threshold from the golden prompts",
+        description="Score the calibration half of the golden prompts, take the quantile that "
+        "sends STRONG_SHARE of them to the strong tier, report cheap share, quality kept and "
+        "cost saved on the evaluation half, and save the threshold to the cache.",
+    )
+    calibrate.add_argument("--strong-share", type=float, default=0.35, help="target share (default 0.35)")
+    calibrate.add_argument("--config", help="YAML config file")
+    calibrate.set_defaults(func=cmd_router_calibrate)
     return parser
 
 

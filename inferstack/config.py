@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from inferstack.router_config import Capabilities, CostModel, GpuHourlyCost, RouterConfig
+
 DEFAULT_CONFIG_NAME = "inferstack.yaml"
 
 
@@ -70,6 +72,11 @@ class RemoteBackend(_Strict):
     health_url: str | None = Field(
         default="", description="'' = derive <server>/health (vLLM); null = no health endpoint"
     )
+    api: Literal["vllm", "openai"] = Field(
+        default="vllm",
+        description="vllm: a vLLM server (live /metrics, assistant-prefix continuation); "
+        "openai: a managed OpenAI-compatible API",
+    )
 
 
 def _serve_kind(value: object) -> str | None:
@@ -105,10 +112,23 @@ class ModelSpec(_Strict):
     timeouts: Timeouts = Timeouts()
     max_connections: int = Field(default=256, ge=1)
     required: bool = Field(default=True, description="/ready waits for this deployment")
+    tier: int = Field(default=1, ge=1, description="quality tier for routing (higher = stronger)")
+    capabilities: Capabilities = Capabilities()
+    cost: CostModel = GpuHourlyCost()
+    max_concurrency: int = Field(
+        default=8, ge=1, description="requests served at once before new ones queue (SLO model)"
+    )
+    expected_ttft_ms: float = Field(
+        default=300.0, gt=0, description="TTFT assumed until measured (SLO model)"
+    )
 
     @property
     def backend_model(self) -> str:
         return self.served_name or self.name
+
+    @property
+    def api(self) -> Literal["vllm", "openai"]:
+        return "vllm" if isinstance(self.serve, LocalVllm) else self.serve.api
 
     @model_validator(mode="after")
     def _local_needs_source(self) -> ModelSpec:
@@ -204,6 +224,7 @@ class Settings(BaseSettings):
     classifier: ClassifierConfig = ClassifierConfig()
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
+    router: RouterConfig = Field(default_factory=RouterConfig)
 
     @field_validator("cache_dir")
     @classmethod

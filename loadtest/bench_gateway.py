@@ -68,6 +68,7 @@ def stack(workdir: Path) -> Iterator[dict[str, str]]:
                 "required": False,
                 "serve": {
                     "kind": "remote",
+                    "api": "openai",
                     "base_url": f"http://127.0.0.1:{fake_port}/v1",
                     "health_url": None,
                 },

@@ -81,6 +81,15 @@ class OpenAIBackend:
         except (aiohttp.ClientError, TimeoutError):
             return False
 
+    async def fetch_text(self, url: str, timeout_s: float = 2.0) -> str | None:
+        """GET a side endpoint (vLLM `/metrics`); None when it does not answer 200."""
+        try:
+            async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+        return body.decode("utf-8", "replace") if response.status == 200 else None
+
     def require_healthy(self) -> None:
         if self.state is not BackendState.HEALTHY:
             raise BackendUnavailable(f"deployment {self.name} is {self.state.value}")
@@ -97,7 +106,7 @@ class OpenAIBackend:
             async with asyncio.timeout(self.total_timeout_s), self._post(path, body, headers) as response:
                 content = await response.read()
         except Exception as exc:  # noqa: BLE001 - mapped to an OpenAI error or re-raised
-            raise self._map_transport_error(exc) from None
+            raise self.map_error(exc) from None
         if response.status != 200:
             raise _error_from(response.status, content, self.name)
         data: dict[str, Any] = orjson.loads(content)
@@ -120,16 +129,17 @@ class OpenAIBackend:
                     response.release()
                     raise _error_from(response.status, content, self.name)
         except Exception as exc:  # noqa: BLE001 - mapped to an OpenAI error or re-raised
-            raise self._map_transport_error(exc) from None
+            raise self.map_error(exc) from None
         # After the headers only the per-read timeout applies: a long answer is not an error.
         try:
             yield sse_events(response.content.iter_any())
         except Exception as exc:  # noqa: BLE001 - mid-stream failure, same mapping
-            raise self._map_transport_error(exc) from None
+            raise self.map_error(exc) from None
         finally:
             response.close()  # drop the connection unless fully read: vLLM sees the disconnect
 
-    def _map_transport_error(self, exc: Exception) -> Exception:
+    def map_error(self, exc: Exception) -> Exception:
+        """Transport failures -> OpenAI errors (503 unreachable / 504 slow); others unchanged."""
         if isinstance(exc, InferstackError):
             return exc
         if isinstance(exc, aiohttp.ConnectionTimeoutError):

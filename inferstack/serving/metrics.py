@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from inferstack.router.metrics import RouterMetrics
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-_TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30)
 
 
 class GatewayMetrics:
@@ -30,13 +31,6 @@ class GatewayMetrics:
         self.in_flight = Gauge(
             "inferstack_requests_in_flight", "Requests being served", registry=self.registry
         )
-        self.ttft = Histogram(
-            "inferstack_time_to_first_token_seconds",
-            "Streaming: request start to first token",
-            ["deployment"],
-            buckets=_TTFT_BUCKETS,
-            registry=self.registry,
-        )
         self.tokens = Counter(
             "inferstack_tokens",
             "Tokens by deployment and direction (prompt=in, completion=out)",
@@ -53,6 +47,7 @@ class GatewayMetrics:
             "inferstack_backend_restarts", "Supervisor restarts of a local vLLM process",
             ["deployment"], registry=self.registry,
         )  # fmt: skip
+        self.router = RouterMetrics(self.registry)
 
     def count_usage(self, deployment: str, usage: object) -> None:
         if not isinstance(usage, dict):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +14,7 @@ from starlette.routing import Match, Route
 from starlette.types import Receive, Scope
 
 from inferstack.errors import ClientClosedRequest
+from inferstack.serving.generation import Generation
 from inferstack.serving.protocol import (
     ChatCompletionRequest,
     ClassifyRequest,
@@ -28,6 +29,8 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+ROUTE_HEADER = "x-inferstack-route"
+ANONYMOUS_TENANT = "anonymous"  # auth off (loopback, no keys configured)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -61,10 +64,17 @@ async def cancel_on_disconnect(receive: Receive, work: Awaitable[T]) -> T:
         watcher.cancel()
 
 
-def _generation_response(result: dict[str, Any] | AsyncIterator[bytes]) -> Response:
-    if isinstance(result, dict):
-        return JSONResponse(result)
-    return StreamingResponse(result, media_type="text/event-stream", headers=_SSE_HEADERS)
+def _tenant(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("tenant") or ANONYMOUS_TENANT)
+
+
+def _generation_response(generation: Generation) -> Response:
+    route = {ROUTE_HEADER: generation.route_header}
+    if isinstance(generation.result, dict):
+        return JSONResponse(generation.result, headers=route)
+    return StreamingResponse(
+        generation.result, media_type="text/event-stream", headers={**_SSE_HEADERS, **route}
+    )
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
@@ -76,18 +86,31 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
-async def chat_completions(request: Request) -> Response:
-    body = await parse_body(request, ChatCompletionRequest)
+async def _generate(
+    request: Request, model: type[ChatCompletionRequest] | type[CompletionRequest]
+) -> Response:
+    body = await parse_body(request, model)
     service = _runtime(request).generation
-    result = await cancel_on_disconnect(request.receive, service.create(body, request.state.request_id))
-    return _generation_response(result)
+    work = service.create(body, request.state.request_id, _tenant(request))
+    return _generation_response(await cancel_on_disconnect(request.receive, work))
+
+
+async def chat_completions(request: Request) -> Response:
+    return await _generate(request, ChatCompletionRequest)
 
 
 async def completions(request: Request) -> Response:
-    body = await parse_body(request, CompletionRequest)
-    service = _runtime(request).generation
-    result = await cancel_on_disconnect(request.receive, service.create(body, request.state.request_id))
-    return _generation_response(result)
+    return await _generate(request, CompletionRequest)
+
+
+async def route_dry_run(request: Request) -> Response:
+    """`POST /v1/route`: the decision chat completions would make for this body; nothing runs."""
+    body = await parse_body(request, ChatCompletionRequest)
+    runtime = _runtime(request)
+    decision, _ = await cancel_on_disconnect(
+        request.receive, runtime.generation.decide(body, _tenant(request))
+    )
+    return JSONResponse(runtime.router.dry_run(decision))
 
 
 async def embeddings(request: Request) -> Response:
@@ -119,6 +142,7 @@ HOT_ROUTES = [
     HotRoute("/v1/completions", completions, methods=["POST"]),
     HotRoute("/v1/embeddings", embeddings, methods=["POST"]),
     HotRoute("/v1/classify", classify, methods=["POST"]),
+    HotRoute("/v1/route", route_dry_run, methods=["POST"]),
 ]
 
 

@@ -16,10 +16,15 @@ from inferstack.models.embeddings import Embedder
 from inferstack.models.materialize import pull
 from inferstack.models.vllm_process import VllmSupervisor
 from inferstack.router.backend import OpenAIBackend
+from inferstack.router.breaker import CircuitBreaker
+from inferstack.router.budget import InMemoryBudgetLedger
 from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
 from inferstack.router.health import HealthPoller
+from inferstack.router.service import RouterService, load_threshold
+from inferstack.router.stats import LiveStats, VllmStatsScraper
+from inferstack.serving.generation import GenerationService
 from inferstack.serving.metrics import GatewayMetrics
-from inferstack.serving.service import ClassifyService, EmbeddingService, GenerationService
+from inferstack.serving.service import ClassifyService, EmbeddingService
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +34,13 @@ class Runtime:
     settings: Settings
     metrics: GatewayMetrics
     deployments: DeploymentTable
+    router: RouterService
     generation: GenerationService
     embeddings: EmbeddingService
     classify: ClassifyService
     supervisors: list[VllmSupervisor] = field(default_factory=list)
     pollers: list[HealthPoller] = field(default_factory=list)
+    scrapers: list[VllmStatsScraper] = field(default_factory=list)
     created: int = field(default_factory=lambda: int(time.time()))
 
     def model_list(self) -> dict[str, Any]:
@@ -69,8 +76,10 @@ class Runtime:
             self.metrics.backend_up.labels(deployment.name).set(1 if deployment.backend.healthy else 0)
         for supervisor in self.supervisors:
             self.metrics.backend_restarts.labels(supervisor.spec.name).set(supervisor.restarts)
+        self.router.refresh_gauges()
 
     async def aclose(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self.scrapers))
         await asyncio.gather(*(s.stop() for s in self.supervisors), *(p.stop() for p in self.pollers))
         await asyncio.gather(*(d.backend.aclose() for d in self.deployments))
         if self.embeddings.embedder is not None:
@@ -79,18 +88,21 @@ class Runtime:
             self.classify.classifier.close()
 
 
-def _backend_for(spec: ModelSpec) -> OpenAIBackend:
+def _deployment_for(spec: ModelSpec, settings: Settings) -> Deployment:
     serve = spec.serve
     timeouts = spec.timeouts
     api_key: str | None = None
     health_url: str | None = None
+    disabled: str | None = None
     if isinstance(serve, LocalVllm):
         base_url = f"http://127.0.0.1:{serve.port}/v1"
     else:
         base_url = serve.base_url
         api_key = os.environ.get(serve.api_key_env) if serve.api_key_env else None
+        if serve.api_key_env and not api_key:
+            disabled = f"no API key (env {serve.api_key_env} is empty)"
         health_url = serve.health_url or None
-    return OpenAIBackend(
+    backend = OpenAIBackend(
         spec.name,
         base_url,
         connect_timeout_s=timeouts.connect_s,
@@ -99,6 +111,13 @@ def _backend_for(spec: ModelSpec) -> OpenAIBackend:
         max_connections=spec.max_connections,
         api_key=api_key,
         health_url=health_url,
+    )
+    return Deployment(
+        spec,
+        backend,
+        CircuitBreaker(settings.router.breaker),
+        LiveStats(spec.expected_ttft_ms, spec.max_concurrency),
+        disabled_reason=disabled,
     )
 
 
@@ -117,9 +136,11 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     deployments: list[Deployment] = []
     supervisors: list[VllmSupervisor] = []
     pollers: list[HealthPoller] = []
+    scrapers: list[VllmStatsScraper] = []
     for spec in settings.models:
-        backend = _backend_for(spec)
-        deployments.append(Deployment(spec, backend))
+        deployment = _deployment_for(spec, settings)
+        deployments.append(deployment)
+        backend = deployment.backend
         if isinstance(spec.serve, LocalVllm):
             result = await asyncio.to_thread(pull, spec, cache.models)
             supervisors.append(VllmSupervisor(spec, result.path, cache, backend))
@@ -127,7 +148,14 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
             assert isinstance(spec.serve, RemoteBackend)
             enabled = spec.serve.health_url is not None
             pollers.append(HealthPoller(backend, enabled=enabled))
+        if spec.api == "vllm":
+            scrapers.append(VllmStatsScraper(backend, deployment.stats, settings.router.stats_interval_s))
     table = DeploymentTable(deployments, settings.default_deployment.name)
+    threshold, threshold_source = load_threshold(settings.router, cache.router)
+    log.info("router: policy=%s threshold=%.3f (%s)", settings.router.policy, threshold, threshold_source)
+    router = RouterService(
+        table, settings.router, metrics.router, InMemoryBudgetLedger(settings.router.budgets), threshold
+    )
     embedder = None
     if settings.embeddings.enabled:
         cfg = settings.embeddings
@@ -138,11 +166,13 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
         settings=settings,
         metrics=metrics,
         deployments=table,
-        generation=GenerationService(table, metrics, in_chat),
+        router=router,
+        generation=GenerationService(router, metrics, in_chat),
         embeddings=EmbeddingService(embedder, settings.embeddings.max_batch),
         classify=ClassifyService(classifier, settings.classifier.max_chars),
         supervisors=supervisors,
         pollers=pollers,
+        scrapers=scrapers,
     )
     try:
         for supervisor in supervisors:
@@ -151,6 +181,8 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
         # Remote pollers probe once on start: after local backends are up, so a remote entry
         # that points at one of them starts with the right state.
         await asyncio.gather(*(p.start() for p in pollers))
+        for scraper in scrapers:
+            scraper.start()
     except BaseException:
         await runtime.aclose()
         raise

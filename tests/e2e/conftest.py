@@ -60,13 +60,22 @@ def gateway_config(port: int, vllm_port: int, extra_models: list[dict[str, objec
 
 
 def start_gateway(
-    tmp: Path, vllm_port: int | None = None, extra_models: list[dict[str, object]] | None = None
+    tmp: Path,
+    vllm_port: int | None = None,
+    extra_models: list[dict[str, object]] | None = None,
+    *,
+    local_model: dict[str, object] | None = None,
+    extra_config: dict[str, object] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Gateway:
     port, vllm_port = free_port(), vllm_port or free_port()
+    config = gateway_config(port, vllm_port, extra_models or [])
+    config["models"][0].update(local_model or {})  # type: ignore[index]
+    config.update(extra_config or {})
     config_path = tmp / "inferstack.yaml"
-    config_path.write_text(yaml.safe_dump(gateway_config(port, vllm_port, extra_models or [])))
+    config_path.write_text(yaml.safe_dump(config))
     log_path = tmp / "gateway.log"
-    env = {**os.environ, "INFERSTACK_CONFIG": str(config_path)}
+    env = {**os.environ, "INFERSTACK_CONFIG": str(config_path), **(extra_env or {})}
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "inferstack.cli", "serve"],

@@ -40,7 +40,9 @@ def test_chat_non_stream(client: OpenAI) -> None:
     assert response.usage is not None and response.usage.completion_tokens <= 16
     assert response.usage.prompt_tokens > 5
     extra = response.model_extra or {}
-    assert extra["inferstack"]["route"] == {"deployment": MODEL, "reason": "default"}
+    route = extra["inferstack"]["route"]
+    assert (route["deployment"], route["reason"], route["served_by"]) == (MODEL, "cheapest", MODEL)
+    assert route["attempts"] == [{"deployment": MODEL, "outcome": "ok"}] and route["failovers"] == []
     assert set(extra["inferstack"]) == {"route", "sources", "guard", "intent"}
 
 
@@ -63,7 +65,8 @@ def test_chat_stream_is_incremental_with_usage(client: OpenAI) -> None:
     # ~48 tokens at tens of tokens/s on CPU: a buffering proxy would deliver them in one burst.
     assert arrivals[-1] - arrivals[0] > 0.3
     assert usage is not None and usage.completion_tokens == 48
-    assert trailer is not None and trailer["route"]["deployment"] == MODEL
+    assert trailer is not None and trailer["route"]["served_by"] == MODEL
+    assert trailer["route"]["reason"] == "pinned"
     assert text.strip()
 
 

@@ -1,0 +1,111 @@
+"""Live load and speed of each deployment: what the gateway itself sees (in-flight requests,
+EWMA time to first token and duration) plus what a vLLM backend reports on its `/metrics`
+(running and waiting requests, generated tokens -> measured throughput)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from inferstack.router.backend import OpenAIBackend
+
+log = logging.getLogger(__name__)
+
+_ALPHA = 0.2  # EWMA weight of the newest sample
+
+
+def _ewma(old: float | None, sample: float) -> float:
+    return sample if old is None else old + _ALPHA * (sample - old)
+
+
+class LiveStats:
+    def __init__(self, expected_ttft_ms: float, max_concurrency: int) -> None:
+        self.max_concurrency = max_concurrency
+        self.ttft_ms = expected_ttft_ms
+        self.duration_ms: float | None = None
+        self.in_flight = 0
+        self.backend_running = 0
+        self.backend_waiting = 0
+        self.tokens_per_s: float | None = None  # generation throughput measured while busy
+
+    def observe_ttft(self, ms: float) -> None:
+        self.ttft_ms = _ewma(self.ttft_ms, ms)
+
+    def observe_duration(self, ms: float) -> None:
+        self.duration_ms = _ewma(self.duration_ms, ms)
+
+    def observe_throughput(self, tokens_per_s: float) -> None:
+        self.tokens_per_s = _ewma(self.tokens_per_s, tokens_per_s)
+
+    @property
+    def load(self) -> int:
+        """Requests on the backend now: the larger of what we sent and what it reports (other
+        gateway replicas share a backend; the report lags by one scrape)."""
+        return max(self.in_flight, self.backend_running + self.backend_waiting)
+
+    def predicted_ttft_ms(self) -> float:
+        """Below capacity: the EWMA TTFT. At or above it, a new request first waits for slots
+        to free: each queued wave costs about one mean request duration."""
+        excess = self.load - self.max_concurrency + 1
+        if excess <= 0:
+            return self.ttft_ms
+        duration = self.duration_ms if self.duration_ms is not None else 10 * self.ttft_ms
+        return self.ttft_ms + excess * duration / self.max_concurrency
+
+
+def parse_vllm_metrics(text: str) -> tuple[float, float, float]:
+    """(running, waiting, generation tokens total) summed over engines/models."""
+    running = waiting = generated = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name == "vllm:num_requests_running":
+            running += sum(s.value for s in family.samples)
+        elif family.name == "vllm:num_requests_waiting":
+            waiting += sum(s.value for s in family.samples)
+        elif family.name == "vllm:generation_tokens":
+            generated += sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return running, waiting, generated
+
+
+class VllmStatsScraper:
+    """Scrapes a vLLM backend's `/metrics` every `interval_s` into its LiveStats."""
+
+    def __init__(self, backend: OpenAIBackend, stats: LiveStats, interval_s: float) -> None:
+        self.backend = backend
+        self.stats = stats
+        self.interval_s = interval_s
+        self.url = backend.base_url.removesuffix("/v1") + "/metrics"
+        self._last: tuple[float, float] | None = None  # (monotonic time, generated tokens)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name=f"stats-{self.backend.name}")
+
+    async def scrape_once(self) -> None:
+        text = await self.backend.fetch_text(self.url)
+        if text is None:
+            return
+        running, waiting, generated = parse_vllm_metrics(text)
+        now = time.monotonic()
+        busy = running > 0 or self.stats.backend_running > 0
+        if self._last is not None and busy and generated > self._last[1]:
+            self.stats.observe_throughput((generated - self._last[1]) / (now - self._last[0]))
+        self._last = (now, generated)
+        self.stats.backend_running, self.stats.backend_waiting = int(running), int(waiting)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.scrape_once()
+            except Exception:
+                log.warning("stats scrape of %s failed", self.backend.name, exc_info=True)
+            await asyncio.sleep(self.interval_s)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

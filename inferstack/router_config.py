@@ -1,0 +1,109 @@
+"""Typed configuration of the router: per-deployment cost, tier and capabilities, and the
+policy, resilience and budget settings. Part of `Settings` (see config.py); no logic here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GpuHourlyCost(_Strict):
+    """Self-hosted: $/hour of the machine divided by the tokens/s it actually produces.
+
+    Throughput is measured live from the backend's vLLM `/metrics` while it is busy;
+    `fallback_tokens_per_s` is used until a measurement exists (and for `inferstack routes`)."""
+
+    kind: Literal["gpu-hourly"] = "gpu-hourly"
+    usd_per_hour: float = Field(default=0.0, ge=0)
+    fallback_tokens_per_s: float = Field(default=500.0, gt=0)
+    input_cost_ratio: float = Field(
+        default=0.1, ge=0, le=1, description="price of a prompt token relative to a generated one"
+    )
+
+
+class PerTokenCost(_Strict):
+    """Managed API: list prices per million tokens."""
+
+    kind: Literal["per-token"] = "per-token"
+    input_usd_per_1m: float = Field(ge=0)
+    output_usd_per_1m: float = Field(ge=0)
+
+
+CostModel = Annotated[GpuHourlyCost | PerTokenCost, Field(discriminator="kind")]
+
+
+class Capabilities(_Strict):
+    tools: bool = True
+    json_mode: bool = True
+
+
+class BreakerConfig(_Strict):
+    """Per-deployment circuit breaker: opens on consecutive failures or on the failure rate of
+    the last `window` calls (once `min_calls` were seen); after `cooldown_s` one probe call is let
+    through (half-open) and its outcome closes or re-opens the circuit."""
+
+    consecutive_failures: int = Field(default=5, ge=1)
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    window: int = Field(default=20, ge=1)
+    min_calls: int = Field(default=10, ge=1)
+    cooldown_s: float = Field(default=5.0, gt=0)
+
+
+class RetryConfig(_Strict):
+    """Retries of idempotent failures (connect errors, 429/502/503/504) before the first byte."""
+
+    attempts_per_deployment: int = Field(default=2, ge=1, le=10)
+    backoff_initial_s: float = Field(default=0.05, ge=0)
+    backoff_max_s: float = Field(default=1.0, ge=0)
+    deadline_s: float = Field(default=30.0, gt=0, description="total time spent on one request's tries")
+
+
+class TenantBudget(_Strict):
+    tenant: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    usd_per_day: float = Field(ge=0)
+
+
+class RouterConfig(_Strict):
+    policy: str = Field(default="cost-aware", description="registered policy name (router/policy.py)")
+    scorer: str = Field(default="heuristic", description="registered quality scorer")
+    threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="score at or above which a prompt needs the strong tier; "
+        "null = use `inferstack router calibrate`'s result, else 0.5",
+    )
+    strong_tier: int = Field(default=2, ge=1, description="tier a 'needs strong model' prompt requires")
+    slo_ttft_ms: float = Field(default=2000.0, gt=0, description="latency SLO: predicted time to first token")
+    default_output_tokens: int = Field(
+        default=256, ge=1, description="cost estimate when max_tokens is unset"
+    )
+    stats_interval_s: float = Field(default=1.0, gt=0, description="vLLM /metrics scrape period")
+    mid_stream_failover: bool = True
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    budgets: tuple[TenantBudget, ...] = ()
+    budget_exhausted: Literal["downgrade", "reject"] = Field(
+        default="downgrade",
+        description="when the needed tier is over budget: take a cheaper tier, or answer 429",
+    )
+
+    @model_validator(mode="after")
+    def _checks(self) -> RouterConfig:
+        # Registries are looked up here so an unknown name fails at boot, naming the key.
+        from inferstack.router.policy import POLICIES
+        from inferstack.router.quality import SCORERS
+
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy: unknown {self.policy!r}; known: {sorted(POLICIES)}")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"scorer: unknown {self.scorer!r}; known: {sorted(SCORERS)}")
+        tenants = [b.tenant for b in self.budgets]
+        if len(set(tenants)) != len(tenants):
+            raise ValueError("budgets: one entry per tenant")
+        return self

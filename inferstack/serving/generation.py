@@ -1,0 +1,224 @@
+"""Chat and text completions: classify, route, run on the chosen deployment (router.executor
+handles retries, fallbacks and mid-stream failover), relay the stream, settle the cost.
+
+No HTTP here: routes call this, tests can too. Stream events pass through as bytes; only the
+ones that need it (usage, the first of the stream) are parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from inferstack.errors import InferstackError
+from inferstack.models.classifier import ClassifierService, Intent
+from inferstack.router.deployments import Deployment
+from inferstack.router.executor import DONE, Outcome, sse
+from inferstack.router.policy import Decision
+from inferstack.router.quality import PromptFeatures
+from inferstack.router.service import RouterService
+from inferstack.serving.metrics import GatewayMetrics
+from inferstack.serving.protocol import ChatCompletionRequest, CompletionRequest
+
+
+def inferstack_object(route: dict[str, Any], intent: Intent | None) -> dict[str, Any]:
+    """The extension object of ARCHITECTURE §3; stages not yet in the path report null."""
+    described = {"label": intent.label, "score": intent.score} if intent else None
+    return {"route": route, "sources": [], "guard": None, "intent": described}
+
+
+def last_user_text(request: ChatCompletionRequest) -> str | None:
+    for message in reversed(request.messages):
+        if message.role != "user":
+            continue
+        if isinstance(message.content, str):
+            return message.content
+        parts = [p.get("text") for p in message.content or [] if p.get("type") == "text"]
+        return " ".join(p for p in parts if isinstance(p, str)) or None
+    return None
+
+
+def _message_chars(request: ChatCompletionRequest) -> int:
+    total = 0
+    for message in request.messages:
+        if isinstance(message.content, str):
+            total += len(message.content)
+        elif message.content:
+            total += sum(len(p.get("text") or "") for p in message.content if isinstance(p, dict))
+    return total
+
+
+def prompt_features(
+    request: ChatCompletionRequest | CompletionRequest, intent: Intent | None, default_output: int
+) -> PromptFeatures:
+    """What the router sees of a request. Token counts are estimates (4 characters a token)."""
+    output = request.max_tokens or default_output
+    if isinstance(request, ChatCompletionRequest):
+        output = request.max_completion_tokens or output
+        tools_chars = sum(len(orjson.dumps(t.function)) for t in request.tools or [])
+        fmt = request.response_format
+        return PromptFeatures(
+            text=last_user_text(request) or "",
+            prompt_tokens=(_message_chars(request) + tools_chars) // 4 + 4 * len(request.messages),
+            output_tokens=output,
+            intent=intent.label if intent else None,
+            intent_score=intent.score if intent else 0.0,
+            needs_tools=bool(request.tools),
+            needs_json=fmt is not None and fmt.type != "text",
+        )
+    prompt = request.prompt
+    if isinstance(prompt, str):
+        text, tokens = prompt, len(prompt) // 4
+    elif prompt and isinstance(prompt[0], str):
+        text, tokens = " ".join(prompt), sum(len(p) for p in prompt) // 4
+    else:
+        text, tokens = "", sum(len(p) if isinstance(p, list) else 1 for p in prompt)
+    return PromptFeatures(text=text, prompt_tokens=tokens, output_tokens=output)
+
+
+@dataclass
+class Generation:
+    """A chat/completion result: the body or the SSE stream, and the route header value."""
+
+    result: dict[str, Any] | AsyncIterator[bytes]
+    route_header: str
+
+
+class GenerationService:
+    """Chat and text completions: classify, route, then run on the chosen deployment with
+    retries, fallbacks and mid-stream failover (router.executor)."""
+
+    def __init__(
+        self,
+        router: RouterService,
+        metrics: GatewayMetrics,
+        classifier: ClassifierService | None = None,
+    ) -> None:
+        self.router = router
+        self.metrics = metrics
+        self.classifier = classifier
+
+    async def decide(
+        self, request: ChatCompletionRequest | CompletionRequest, tenant: str
+    ) -> tuple[Decision, Intent | None]:
+        self.router.precheck(request.model)  # fail fast, before any stage spends CPU
+        intent = await self._intent(request)
+        features = prompt_features(request, intent, self.router.config.default_output_tokens)
+        return self.router.decide(request.model, features, tenant), intent
+
+    async def create(
+        self,
+        request: ChatCompletionRequest | CompletionRequest,
+        request_id: str,
+        tenant: str,
+    ) -> Generation:
+        endpoint = "/chat/completions" if isinstance(request, ChatCompletionRequest) else "/completions"
+        decision, intent = await self.decide(request, tenant)
+        headers = {"X-Request-Id": request_id}
+        outcome = Outcome()
+        chain = self.router.chain(decision)
+
+        def payload_for(deployment: Deployment) -> dict[str, Any]:
+            return request.backend_payload(deployment.spec.backend_model)
+
+        if not request.stream:
+            body = await self.router.executor.call_json(chain, endpoint, payload_for, headers, outcome)
+            assert outcome.served_by is not None
+            usage = body.get("usage")
+            self.metrics.count_usage(outcome.served_by.name, usage)
+            cost = self.router.settle(decision, outcome, usage)
+            body["inferstack"] = inferstack_object(self.router.route_object(decision, outcome, cost), intent)
+            return Generation(body, _route_header(decision, outcome))
+
+        def continue_for(target: Deployment, partial: str, tokens: int) -> dict[str, Any] | None:
+            return continuation_payload(request, target, partial, tokens)
+
+        events = self.router.executor.stream(chain, endpoint, payload_for, continue_for, headers, outcome)
+        stream = self._relay(events, decision, outcome, intent, request.wants_usage_chunk)
+        # Prime: errors before the first byte surface here, as a proper HTTP status.
+        first = await anext(stream)
+        return Generation(_prepend(first, stream), _route_header(decision, outcome))
+
+    async def _intent(self, request: ChatCompletionRequest | CompletionRequest) -> Intent | None:
+        if self.classifier is None or not isinstance(request, ChatCompletionRequest):
+            return None
+        text = last_user_text(request)
+        return await self.classifier.intent_of(text) if text else None
+
+    async def _relay(
+        self,
+        events: AsyncIterator[bytes],
+        decision: Decision,
+        outcome: Outcome,
+        intent: Intent | None,
+        wants_usage: bool,
+    ) -> AsyncIterator[bytes]:
+        meta: dict[str, Any] = {}
+        usage: Any = None
+        sent_any = False
+        try:
+            async for event in events:
+                if event.startswith(DONE):
+                    cost = self.router.settle(decision, outcome, usage)
+                    route = self.router.route_object(decision, outcome, cost)
+                    yield sse({**meta, "choices": [], "inferstack": inferstack_object(route, intent)})
+                    yield event
+                    return
+                if not meta:
+                    head = orjson.loads(event[6:])
+                    meta = {k: head.get(k) for k in ("id", "object", "created", "model")}
+                if b'"usage":{' in event:
+                    chunk = orjson.loads(event[6:])
+                    usage = chunk.get("usage")
+                    assert outcome.served_by is not None
+                    self.metrics.count_usage(outcome.served_by.name, usage)
+                    if not wants_usage:
+                        if not chunk.get("choices"):
+                            continue
+                        chunk.pop("usage", None)
+                        event = sse(chunk)
+                sent_any = True
+                yield event
+        except InferstackError as error:
+            if not sent_any:
+                raise
+            # Headers are gone; tell the client in-band the way OpenAI streams do.
+            yield sse(error.body())
+            yield DONE + b"\n\n"
+
+
+def continuation_payload(
+    request: ChatCompletionRequest | CompletionRequest, target: Deployment, partial: str, tokens: int
+) -> dict[str, Any] | None:
+    """The request to finish a broken stream on `target`: the partial answer as an assistant
+    prefix (chat) or appended to the prompt (text). None when that is not possible."""
+    if request.n != 1:
+        return None
+    body = request.backend_payload(target.spec.backend_model)
+    for key in ("max_tokens", "max_completion_tokens"):
+        if isinstance(body.get(key), int):
+            body[key] = max(1, body[key] - tokens)
+    if isinstance(request, ChatCompletionRequest):
+        body["messages"] = [*body["messages"], {"role": "assistant", "content": partial}]
+        if target.spec.api == "vllm":
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
+        return body
+    if not isinstance(request.prompt, str) or request.echo:
+        return None
+    body["prompt"] = request.prompt + partial
+    return body
+
+
+def _route_header(decision: Decision, outcome: Outcome) -> str:
+    served = outcome.served_by.name if outcome.served_by else decision.deployment.name
+    return f"{served}; reason={decision.reason}"
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for item in rest:
+        yield item

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from inferstack.router.stats import LiveStats, VllmStatsScraper, parse_vllm_metrics
+
+VLLM_METRICS = """\
+# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="smollm2-135m"} 3.0
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="smollm2-135m"} 2.0
+# HELP vllm:generation_tokens_total Number of generation tokens processed.
+# TYPE vllm:generation_tokens_total counter
+vllm:generation_tokens_total{engine="0",model_name="smollm2-135m"} 1500.0
+vllm:generation_tokens_created{engine="0",model_name="smollm2-135m"} 1.7e9
+"""
+
+
+def test_parses_the_vllm_gauges_and_token_counter() -> None:
+    assert parse_vllm_metrics(VLLM_METRICS) == (3.0, 2.0, 1500.0)
+
+
+def test_predicted_ttft_grows_with_queued_waves() -> None:
+    stats = LiveStats(expected_ttft_ms=200, max_concurrency=4)
+    assert stats.predicted_ttft_ms() == 200
+    stats.observe_duration(2000)
+    stats.in_flight = 3
+    assert stats.predicted_ttft_ms() == 200  # a free slot remains
+    stats.backend_running, stats.backend_waiting = 4, 3  # the backend reports more than we sent
+    assert stats.load == 7
+    assert stats.predicted_ttft_ms() == pytest.approx(200 + 4 * 2000 / 4)
+
+
+def test_ewma_moves_a_fifth_of_the_way() -> None:
+    stats = LiveStats(expected_ttft_ms=100, max_concurrency=1)
+    stats.observe_ttft(200)
+    assert stats.ttft_ms == pytest.approx(120)
+
+
+class MetricsBackend:
+    name = "stub"
+    base_url = "http://stub/v1"
+
+    def __init__(self, pages: list[str]) -> None:
+        self.pages = pages
+
+    async def fetch_text(self, url: str) -> str | None:
+        assert url == "http://stub/metrics"
+        return self.pages.pop(0)
+
+
+async def test_throughput_is_measured_only_while_busy() -> None:
+    def page(running: int, tokens: int) -> str:
+        return VLLM_METRICS.replace("} 3.0", f"}} {running}.0").replace("1500.0", f"{tokens}.0")
+
+    stats = LiveStats(expected_ttft_ms=100, max_concurrency=8)
+    backend = MetricsBackend([page(0, 100), page(0, 100), page(2, 400), page(0, 400)])
+    scraper = VllmStatsScraper(backend, stats, interval_s=1)  # type: ignore[arg-type]
+    await scraper.scrape_once()
+    await scraper.scrape_once()
+    assert stats.tokens_per_s is None  # idle: no sample
+    await scraper.scrape_once()
+    assert stats.tokens_per_s is not None and stats.tokens_per_s > 0
+    assert stats.backend_running == 2
+    measured = stats.tokens_per_s
+    await scraper.scrape_once()
+    assert stats.tokens_per_s == measured  # no new tokens: unchanged
