@@ -8,12 +8,13 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export INFERSTACK_CACHE ?= $(HOME)/.cache/inferstack
 DEPS_STAMP := $(VENV)/.stamp-deps
 
-.PHONY: run test setup models lint bench clean-venv help
+.PHONY: run test setup models lint bench loadtest clean-venv help
 
 help:
 	@echo "make run    - set up, then serve the gateway + local vLLM on 127.0.0.1:8000"
 	@echo "make test   - set up, then lint, type-check and run the whole test suite"
 	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router), tables into README"
+	@echo "make loadtest - Locust on the local stack (HOST=url to target another), SLO gate"
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +50,11 @@ bench: models
 	$(PY) -m loadtest.bench_gateway --readme README.md
 	$(PY) -m loadtest.bench_classify --readme README.md
 	$(PY) -m loadtest.bench_router --readme README.md
+	$(PY) -m loadtest.bench_summary --readme README.md
+
+# Locust against the local stack (or HOST=http://...), CSV + HTML into reports/, then the SLO gate.
+loadtest: models
+	$(PY) -m loadtest.run_loadtest $(if $(HOST),--host $(HOST)) $(if $(RUN_TIME),--run-time $(RUN_TIME))
 
 clean-venv:
 	rm -rf $(VENV)

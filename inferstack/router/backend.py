@@ -81,14 +81,14 @@ class OpenAIBackend:
         except (aiohttp.ClientError, TimeoutError):
             return False
 
-    async def fetch_text(self, url: str, timeout_s: float = 2.0) -> str | None:
+    async def fetch_bytes(self, url: str, timeout_s: float = 2.0) -> bytes | None:
         """GET a side endpoint (vLLM `/metrics`); None when it does not answer 200."""
         try:
             async with self._session.get(url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
                 body = await response.read()
         except (aiohttp.ClientError, TimeoutError):
             return None
-        return body.decode("utf-8", "replace") if response.status == 200 else None
+        return body if response.status == 200 else None
 
     def require_healthy(self) -> None:
         if self.state is not BackendState.HEALTHY:

@@ -9,8 +9,6 @@ import contextlib
 import logging
 import time
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from inferstack.router.backend import OpenAIBackend
 
 log = logging.getLogger(__name__)
@@ -57,17 +55,25 @@ class LiveStats:
         return self.ttft_ms + excess * duration / self.max_concurrency
 
 
-def parse_vllm_metrics(text: str) -> tuple[float, float, float]:
-    """(running, waiting, generation tokens total) summed over engines/models."""
-    running = waiting = generated = 0.0
-    for family in text_string_to_metric_families(text):
-        if family.name == "vllm:num_requests_running":
-            running += sum(s.value for s in family.samples)
-        elif family.name == "vllm:num_requests_waiting":
-            waiting += sum(s.value for s in family.samples)
-        elif family.name == "vllm:generation_tokens":
-            generated += sum(s.value for s in family.samples if s.name.endswith("_total"))
-    return running, waiting, generated
+_WANTED = (
+    b"vllm:num_requests_running{",
+    b"vllm:num_requests_waiting{",
+    b"vllm:generation_tokens_total{",
+)
+
+
+def parse_vllm_metrics(text: bytes) -> tuple[float, float, float]:
+    """(running, waiting, generation tokens total) summed over engines/models.
+
+    A line scan for three series, not a full Prometheus parse: vLLM's page has hundreds of
+    histogram lines and this runs on the gateway's event loop every scrape."""
+    sums = [0.0, 0.0, 0.0]
+    for line in text.splitlines():
+        if line.startswith(b"vllm:"):
+            for index, prefix in enumerate(_WANTED):
+                if line.startswith(prefix):
+                    sums[index] += float(line.rsplit(b" ", 1)[1])
+    return sums[0], sums[1], sums[2]
 
 
 class VllmStatsScraper:
@@ -85,7 +91,7 @@ class VllmStatsScraper:
         self._task = asyncio.create_task(self._loop(), name=f"stats-{self.backend.name}")
 
     async def scrape_once(self) -> None:
-        text = await self.backend.fetch_text(self.url)
+        text = await self.backend.fetch_bytes(self.url)
         if text is None:
             return
         running, waiting, generated = parse_vllm_metrics(text)

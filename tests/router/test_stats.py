@@ -4,7 +4,7 @@ import pytest
 
 from inferstack.router.stats import LiveStats, VllmStatsScraper, parse_vllm_metrics
 
-VLLM_METRICS = """\
+VLLM_METRICS = b"""\
 # HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
 vllm:num_requests_running{engine="0",model_name="smollm2-135m"} 3.0
@@ -14,6 +14,8 @@ vllm:num_requests_waiting{engine="0",model_name="smollm2-135m"} 2.0
 # HELP vllm:generation_tokens_total Number of generation tokens processed.
 # TYPE vllm:generation_tokens_total counter
 vllm:generation_tokens_total{engine="0",model_name="smollm2-135m"} 1500.0
+vllm:generation_tokens_total{engine="1",model_name="smollm2-135m"} 0.0
+vllm:request_generation_tokens_sum{engine="0",model_name="smollm2-135m"} 99.0
 vllm:generation_tokens_created{engine="0",model_name="smollm2-135m"} 1.7e9
 """
 
@@ -43,17 +45,18 @@ class MetricsBackend:
     name = "stub"
     base_url = "http://stub/v1"
 
-    def __init__(self, pages: list[str]) -> None:
+    def __init__(self, pages: list[bytes]) -> None:
         self.pages = pages
 
-    async def fetch_text(self, url: str) -> str | None:
+    async def fetch_bytes(self, url: str) -> bytes | None:
         assert url == "http://stub/metrics"
         return self.pages.pop(0)
 
 
 async def test_throughput_is_measured_only_while_busy() -> None:
-    def page(running: int, tokens: int) -> str:
-        return VLLM_METRICS.replace("} 3.0", f"}} {running}.0").replace("1500.0", f"{tokens}.0")
+    def page(running: int, tokens: int) -> bytes:
+        text = VLLM_METRICS.replace(b"} 3.0", b"} %d.0" % running)
+        return text.replace(b"1500.0", b"%d.0" % tokens)
 
     stats = LiveStats(expected_ttft_ms=100, max_concurrency=8)
     backend = MetricsBackend([page(0, 100), page(0, 100), page(2, 400), page(0, 400)])

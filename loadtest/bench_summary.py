@@ -1,0 +1,130 @@
+"""Merge the benchmark JSONs of one `make bench` run into reports/bench.json and one summary
+table in README (`<!-- bench:summary:... -->`): each number next to the baseline measured in
+the same run (or, where a stage has no baseline to run against, next to its target).
+
+    python -m loadtest.bench_summary [--readme README.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from loadtest.report import update_readme
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("gateway", "classify", "router")
+
+
+def _load(reports: Path) -> dict[str, Any]:
+    found = {}
+    for part in PARTS:
+        path = reports / f"bench-{part}.json"
+        if path.is_file():
+            found[part] = json.loads(path.read_text())
+    return found
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(benchmark, result, baseline in the same run, ratio)."""
+    out = []
+    if gw := results.get("gateway"):
+        ff = gw["fake_fast_non_stream"]
+        ratio = ff["gateway_p50_ms"] / ff["direct_p50_ms"]
+        out.append(
+            (
+                "gateway, non-stream (fake-fast backend)",
+                f"p50 {ff['gateway_p50_ms']:.2f} ms",
+                f"direct p50 {ff['direct_p50_ms']:.2f} ms",
+                f"{ratio:.2f}x",
+            )
+        )
+        for key, label in (("vllm_stream_c1", "1 stream"), ("vllm_stream_c8", "8 streams")):
+            if key in gw:
+                s = gw[key]
+                out.append(
+                    (
+                        f"gateway streaming, real vLLM, {label}",
+                        f"{s['gateway_tok_s']:.1f} tok/s",
+                        f"direct {s['direct_tok_s']:.1f} tok/s",
+                        f"{s['ratio']:.3f}",
+                    )
+                )
+    if cl := results.get("classify"):
+        out.append(
+            (
+                "intent, one 30-word message",
+                f"p50 {cl['intent_single']['p50_ms']:.1f} ms",
+                "target 5 ms",
+                f"{cl['intent_single']['p50_ms'] / 5:.1f}x target",
+            )
+        )
+        out.append(
+            (
+                "NER, one 30-word message",
+                f"p50 {cl['ner_single']['p50_ms']:.1f} ms",
+                "target 8 ms",
+                f"{cl['ner_single']['p50_ms'] / 8:.1f}x target",
+            )
+        )
+    if rt := results.get("router"):
+        d, f, g = rt["decision"], rt["failover"], rt["golden"]["evaluation"]
+        out.append(
+            (
+                "routing decision",
+                f"p50 {d['decide_p50_ms']:.3f} ms",
+                "target 0.5 ms",
+                f"{d['decide_p50_ms'] / 0.5:.2f}x target",
+            )
+        )
+        out.append(
+            (
+                "mid-stream failover recovery",
+                f"p50 {f['recovery_p50_ms']:.0f} ms",
+                f"backup TTFT p50 {f['baseline_ttft_p50_ms']:.0f} ms",
+                f"{f['recovery_p50_ms'] / f['baseline_ttft_p50_ms']:.2f}x",
+            )
+        )
+        share = f"{g['cheap_share']:.1%} (adequate {g['quality_kept']:.1%})"
+        out.append(
+            (
+                "golden routing, cheap-tier share",
+                share,
+                "always-strong: 0 %",
+                f"cost {1 - (g['cost_saved'] or 0):.2f}x of always-strong",
+            )
+        )
+    out.append(("guard, retrieval", "not built yet (issues 3, 5)", "—", "—"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", type=Path)
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports")
+    args = parser.parse_args()
+    results = _load(args.reports)
+    cpu = platform.processor() or platform.machine()
+    machine = f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+    (args.reports / "bench.json").write_text(json.dumps({"machine": machine, **results}, indent=2))
+    table = "\n".join(
+        [
+            f"Machine: {machine}, no GPU. Command: `make bench` (all parts, one run); "
+            f"merged into `reports/bench.json`.",
+            "",
+            "| benchmark | result | baseline (same run) | ratio |",
+            "|---|---|---|---|",
+            *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(results)),
+        ]
+    )
+    print(table)
+    if args.readme:
+        update_readme(args.readme, table, "summary")
+
+
+if __name__ == "__main__":
+    main()
