@@ -35,7 +35,9 @@ models: setup
 	$(VENV)/bin/inferstack models pull
 	$(VENV)/bin/inferstack train
 
+# The project's own docs become the demo knowledge base (collection "docs"; idempotent).
 run: models
+	$(VENV)/bin/inferstack ingest README.md docker/README.md helm/README.md --collection docs
 	exec $(VENV)/bin/inferstack serve
 
 lint: setup
@@ -50,6 +52,7 @@ bench: models
 	$(PY) -m loadtest.bench_gateway --readme README.md
 	$(PY) -m loadtest.bench_classify --readme README.md
 	$(PY) -m loadtest.bench_router --readme README.md
+	$(PY) -m loadtest.bench_retrieval --readme README.md
 	$(PY) -m loadtest.bench_summary --readme README.md
 
 # Locust against the local stack (or HOST=http://...), CSV + HTML into reports/, then the SLO gate.

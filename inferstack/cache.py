@@ -20,6 +20,11 @@ class CacheLayout:
         return self.models / f"{kind}-minilm"
 
     @property
+    def data(self) -> Path:
+        """Databases the stack owns (the embedded Milvus Lite store)."""
+        return self.root / "data"
+
+    @property
     def router(self) -> Path:
         """Router calibration (`inferstack router calibrate`)."""
         return self.root / "router"
@@ -38,7 +43,7 @@ class CacheLayout:
         return self.root / "tmp"
 
     def ensure(self) -> CacheLayout:
-        for path in (self.models, self.logs, self.tool_cache, self.tmp):
+        for path in (self.models, self.logs, self.tool_cache, self.tmp, self.data):
             path.mkdir(parents=True, exist_ok=True)
         return self
 

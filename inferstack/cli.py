@@ -52,8 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _setup_logging(settings.log_level)
     if _pull_all(settings, names=None) != 0:
         return 1
-    if settings.classifier.enabled:
-        _train(settings, ("intent", "ner"))
+    _train(settings, _needed_kinds(settings))
 
     import uvicorn
 
@@ -129,19 +128,30 @@ def cmd_models_pull(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     settings = _batch_settings(args)
-    unknown = sorted(set(args.kinds) - {"intent", "ner"})
+    from inferstack.models.training.artefacts import ALL_KINDS
+
+    unknown = sorted(set(args.kinds) - set(ALL_KINDS))
     if unknown:
-        print(f"error: unknown kind(s) {unknown}; choose intent and/or ner", file=sys.stderr)
+        print(f"error: unknown kind(s) {unknown}; choose from {', '.join(ALL_KINDS)}", file=sys.stderr)
         return EXIT_CONFIG
-    return _train(settings, args.kinds or ("intent", "ner"), force=args.force)
+    return _train(settings, args.kinds or _needed_kinds(settings), force=args.force)
+
+
+def _needed_kinds(settings: Settings) -> tuple[str, ...]:
+    kinds = ("intent", "ner") if settings.classifier.enabled else ()
+    if settings.retrieval.enabled and settings.retrieval.rerank:
+        kinds = (*kinds, "reranker")
+    return kinds
 
 
 def _train(settings: Settings, kinds: Sequence[str], *, force: bool = False) -> int:
     from inferstack.models.training.artefacts import ensure_trained
 
     for result in ensure_trained(CacheLayout(settings.cache_dir).ensure(), kinds, force=force):
-        metrics = result.card["heldout_metrics"]
-        if result.kind == "intent":
+        metrics = result.card.get("heldout_metrics", {})
+        if result.kind == "reranker":
+            summary = f"{result.card['train_pairs']} man-page pairs"
+        elif result.kind == "intent":
             summary = f"held-out accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}"
         else:
             summary = ", ".join(f"{label} F1 {m['f1']:.3f}" for label, m in metrics.items())
@@ -239,6 +249,45 @@ def cmd_router_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from inferstack.models.embeddings import Embedder
+    from inferstack.retrieval import loaders
+    from inferstack.retrieval.service import RetrievalService
+    from inferstack.retrieval.store import COLLECTION_NAME, MilvusStore
+    from inferstack.serving.runtime import milvus_uri
+
+    settings = _batch_settings(args)
+    if not COLLECTION_NAME.match(args.collection):
+        print(f"error: --collection must match {COLLECTION_NAME.pattern}", file=sys.stderr)
+        return EXIT_CONFIG
+    files = loaders.find_files([Path(p) for p in args.paths])
+    if not files:
+        print(f"error: no .md/.txt/.html/.pdf files under {args.paths}", file=sys.stderr)
+        return 1
+    cache = CacheLayout(settings.cache_dir).ensure()
+    embedder = Embedder.load(settings.embeddings.name, settings.embeddings.package)
+    store = MilvusStore(milvus_uri(settings, cache), embedder.dimensions)
+    service = RetrievalService(store, embedder, None, settings.retrieval)
+    base = Path.cwd().resolve()
+
+    async def run() -> tuple[int, int]:
+        documents = chunks = 0
+        for path in tqdm(files, desc=f"ingest -> {args.collection}", unit="file", disable=None):
+            done, made = await service.ingest(args.collection, args.tenant, [loaders.load(path, base)])
+            documents, chunks = documents + done, chunks + made
+        return documents, chunks
+
+    try:
+        documents, chunks = asyncio.run(run())
+    finally:
+        service.close()
+        embedder.close()
+    print(f"{args.collection}: {documents} documents, {chunks} chunks (tenant {args.tenant})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inferstack",
@@ -272,12 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train the intent classifier / NER from the shipped MiniLM (cached)",
+        help="train the intent classifier, NER and reranker from the shipped MiniLM (cached)",
         description="Generate the training data, fine-tune MiniLM and evaluate on the held-out "
         "split; artefacts and a model card go to $INFERSTACK_CACHE/models/<kind>-minilm. "
         "Skipped when a model trained from the same recipe is cached.",
     )
-    train.add_argument("kinds", nargs="*", metavar="KIND", help="intent and/or ner (default: both)")
+    train.add_argument(
+        "kinds", nargs="*", metavar="KIND", help="intent, ner, reranker (default: what the config uses)"
+    )
     train.add_argument("--force", action="store_true", help="retrain even if cached")
     train.add_argument("--config", help="YAML config file")
     train.set_defaults(func=cmd_train)
@@ -291,6 +342,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", help="YAML config file")
     check.set_defaults(func=cmd_config_check)
+
+    ingest = sub.add_parser(
+        "ingest",
+        help="chunk, embed and store files in a collection (idempotent by path)",
+        description="Ingest .md/.txt/.html/.pdf files (folders are walked) into COLLECTION of the "
+        "configured Milvus (Milvus Lite in the cache by default). A file's id is its path relative "
+        "to the current directory; re-ingesting replaces its chunks. Not while a gateway holds the "
+        "same Milvus Lite file.",
+    )
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--collection", required=True)
+    ingest.add_argument(
+        "--tenant", default="anonymous", help="tenant that owns the chunks (default: anonymous)"
+    )
+    ingest.add_argument("--config", help="YAML config file")
+    ingest.set_defaults(func=cmd_ingest)
 
     routes = sub.add_parser(
         "routes",

@@ -27,9 +27,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from inferstack.retrieval_config import RetrievalConfig
 from inferstack.router_config import Capabilities, CostModel, GpuHourlyCost, RouterConfig
 
 DEFAULT_CONFIG_NAME = "inferstack.yaml"
+ANONYMOUS_TENANT = "anonymous"  # who a request belongs to when auth is off (loopback, no keys)
 
 
 class ConfigError(Exception):
@@ -225,6 +227,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
     router: RouterConfig = Field(default_factory=RouterConfig)
+    retrieval: RetrievalConfig = RetrievalConfig()
 
     @field_validator("cache_dir")
     @classmethod

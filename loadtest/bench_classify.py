@@ -9,7 +9,6 @@ request. Throughput uses batches of 64 over 1024 held-out-style messages.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -22,7 +21,7 @@ from inferstack.cache import CacheLayout
 from inferstack.config import Settings
 from inferstack.models.classifier import EntityRecognizer, IntentClassifier
 from inferstack.models.training import intent_data
-from loadtest.report import update_readme
+from loadtest.report import publish
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGE = (
@@ -68,8 +67,6 @@ def main() -> None:
         "intent_batched_msgs_per_s": throughput(intent.predict, texts),
         "ner_batched_msgs_per_s": throughput(ner.predict, texts),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
     table = "\n".join(
         [
             f"Machine: {results['machine']}. Command: `make bench` (`loadtest/bench_classify.py`).",
@@ -84,9 +81,7 @@ def main() -> None:
             f"| NER, batches of 64 | {results['ner_batched_msgs_per_s']:.0f} msgs/s | ≥ 300 msgs/s |",
         ]
     )
-    print(table)
-    if args.readme:
-        update_readme(args.readme, table, "classify")
+    publish(results, args.out, table, args.readme, "classify")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from loadtest.report import update_readme
+from loadtest.report import publish
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m"
@@ -241,12 +241,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-", dir=_tmp_root()) as tmp, stack(Path(tmp)) as urls:
         results = asyncio.run(run_all(urls, args.quick))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
     table = markdown(results)
-    print(table)
-    if args.readme:
-        update_readme(args.readme, table, "gateway")
+    publish(results, args.out, table, args.readme, "gateway")
 
 
 def _tmp_root() -> str:

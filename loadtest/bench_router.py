@@ -46,7 +46,7 @@ from inferstack.router_config import GpuHourlyCost, PerTokenCost, RouterConfig
 from inferstack.serving.generation import prompt_features
 from inferstack.serving.protocol import ChatCompletionRequest
 from loadtest.bench_gateway import free_port, pct
-from loadtest.report import update_readme
+from loadtest.report import publish
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-bench-standin"
@@ -232,8 +232,6 @@ def main() -> None:
         "golden": golden_routing(),
         "failover": failover_recovery(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
     d, g, f = results["decision"], results["golden"]["evaluation"], results["failover"]
     table = "\n".join(
         [
@@ -254,9 +252,7 @@ def main() -> None:
             f"{f['baseline_ttft_p50_ms']:.0f} ms) | ≤ 2 s |",
         ]
     )
-    print(table)
-    if args.readme:
-        update_readme(args.readme, table, "router")
+    publish(results, args.out, table, args.readme, "router")
 
 
 if __name__ == "__main__":

@@ -65,5 +65,19 @@ class Embedder:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._encode, texts)
 
+    def count_tokens(self, text: str) -> int:
+        return len(
+            self._tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        )
+
+    def encode_truncating(self, texts: list[str]) -> np.ndarray:
+        """Passages and queries for retrieval: cut at the model's limit instead of refusing."""
+        vectors = self._model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    async def embed_truncating(self, texts: list[str]) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.encode_truncating, texts)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -8,26 +8,30 @@ ones that need it (usage, the first of the stream) are parsed.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
 from inferstack.errors import InferstackError
 from inferstack.models.classifier import ClassifierService, Intent
+from inferstack.retrieval.service import RetrievalService
+from inferstack.retrieval_config import RetrievalConfig
 from inferstack.router.deployments import Deployment
 from inferstack.router.executor import DONE, Outcome, sse
 from inferstack.router.policy import Decision
 from inferstack.router.quality import PromptFeatures
 from inferstack.router.service import RouterService
+from inferstack.serving.grounding import Grounding, ground
 from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.protocol import ChatCompletionRequest, CompletionRequest
 
 
-def inferstack_object(route: dict[str, Any], intent: Intent | None) -> dict[str, Any]:
+def inferstack_object(route: dict[str, Any], intent: Intent | None, grounding: Grounding) -> dict[str, Any]:
     """The extension object of ARCHITECTURE §3; stages not yet in the path report null."""
     described = {"label": intent.label, "score": intent.score} if intent else None
-    return {"route": route, "sources": [], "guard": None, "intent": described}
+    return {"route": route, "sources": grounding.sources, "retrieval": grounding.info, "guard": None,
+            "intent": described}  # fmt: skip
 
 
 def last_user_text(request: ChatCompletionRequest) -> str | None:
@@ -80,6 +84,13 @@ def prompt_features(
 
 
 @dataclass
+class Prepared:
+    decision: Decision
+    intent: Intent | None
+    grounding: Grounding
+
+
+@dataclass
 class Generation:
     """A chat/completion result: the body or the SSE stream, and the route header value."""
 
@@ -96,18 +107,40 @@ class GenerationService:
         router: RouterService,
         metrics: GatewayMetrics,
         classifier: ClassifierService | None = None,
+        retrieval: RetrievalService | None = None,
+        retrieval_config: RetrievalConfig | None = None,
     ) -> None:
         self.router = router
         self.metrics = metrics
         self.classifier = classifier
+        self.retrieval = retrieval
+        self.retrieval_config = retrieval_config or RetrievalConfig()
 
-    async def decide(
-        self, request: ChatCompletionRequest | CompletionRequest, tenant: str
-    ) -> tuple[Decision, Intent | None]:
+    async def prepare(
+        self, request: ChatCompletionRequest | CompletionRequest, tenant: str, *, retrieve: bool = True
+    ) -> Prepared:
+        """Intent, retrieval (chat only) and the routing decision."""
         self.router.precheck(request.model)  # fail fast, before any stage spends CPU
-        intent = await self._intent(request)
+        query = last_user_text(request) if isinstance(request, ChatCompletionRequest) else None
+        intent = await self.classifier.intent_of(query) if self.classifier and query else None
+        grounding = Grounding()
+        if retrieve and self.retrieval is not None and isinstance(request, ChatCompletionRequest):
+            grounding = await ground(
+                self.retrieval, request, query, intent, tenant, self._context_budget(request)
+            )
         features = prompt_features(request, intent, self.router.config.default_output_tokens)
-        return self.router.decide(request.model, features, tenant), intent
+        if grounding.tokens:
+            features = replace(features, prompt_tokens=features.prompt_tokens + grounding.tokens)
+        return Prepared(self.router.decide(request.model, features, tenant), intent, grounding)
+
+    def _context_budget(self, request: ChatCompletionRequest) -> int:
+        """Smallest context among the deployments, minus the prompt and the answer reserve."""
+        context = min(d.spec.max_context for d in self.router.table)
+        answer = (
+            request.max_completion_tokens or request.max_tokens or self.retrieval_config.answer_reserve_tokens
+        )
+        prompt = prompt_features(request, None, 0).prompt_tokens
+        return max(0, context - prompt - answer)
 
     async def create(
         self,
@@ -116,13 +149,14 @@ class GenerationService:
         tenant: str,
     ) -> Generation:
         endpoint = "/chat/completions" if isinstance(request, ChatCompletionRequest) else "/completions"
-        decision, intent = await self.decide(request, tenant)
+        prepared = await self.prepare(request, tenant)
+        decision, intent, grounding = prepared.decision, prepared.intent, prepared.grounding
         headers = {"X-Request-Id": request_id}
         outcome = Outcome()
         chain = self.router.chain(decision)
 
         def payload_for(deployment: Deployment) -> dict[str, Any]:
-            return request.backend_payload(deployment.spec.backend_model)
+            return grounding.apply(request.backend_payload(deployment.spec.backend_model))
 
         if not request.stream:
             body = await self.router.executor.call_json(chain, endpoint, payload_for, headers, outcome)
@@ -130,23 +164,19 @@ class GenerationService:
             usage = body.get("usage")
             self.metrics.count_usage(outcome.served_by.name, usage)
             cost = self.router.settle(decision, outcome, usage)
-            body["inferstack"] = inferstack_object(self.router.route_object(decision, outcome, cost), intent)
+            route = self.router.route_object(decision, outcome, cost)
+            body["inferstack"] = inferstack_object(route, intent, grounding)
             return Generation(body, _route_header(decision, outcome))
 
         def continue_for(target: Deployment, partial: str, tokens: int) -> dict[str, Any] | None:
-            return continuation_payload(request, target, partial, tokens)
+            body = continuation_payload(request, target, partial, tokens)
+            return grounding.apply(body) if body is not None and "messages" in body else body
 
         events = self.router.executor.stream(chain, endpoint, payload_for, continue_for, headers, outcome)
-        stream = self._relay(events, decision, outcome, intent, request.wants_usage_chunk)
+        stream = self._relay(events, decision, outcome, intent, grounding, request.wants_usage_chunk)
         # Prime: errors before the first byte surface here, as a proper HTTP status.
         first = await anext(stream)
         return Generation(_prepend(first, stream), _route_header(decision, outcome))
-
-    async def _intent(self, request: ChatCompletionRequest | CompletionRequest) -> Intent | None:
-        if self.classifier is None or not isinstance(request, ChatCompletionRequest):
-            return None
-        text = last_user_text(request)
-        return await self.classifier.intent_of(text) if text else None
 
     async def _relay(
         self,
@@ -154,6 +184,7 @@ class GenerationService:
         decision: Decision,
         outcome: Outcome,
         intent: Intent | None,
+        grounding: Grounding,
         wants_usage: bool,
     ) -> AsyncIterator[bytes]:
         meta: dict[str, Any] = {}
@@ -164,7 +195,8 @@ class GenerationService:
                 if event.startswith(DONE):
                     cost = self.router.settle(decision, outcome, usage)
                     route = self.router.route_object(decision, outcome, cost)
-                    yield sse({**meta, "choices": [], "inferstack": inferstack_object(route, intent)})
+                    extension = inferstack_object(route, intent, grounding)
+                    yield sse({**meta, "choices": [], "inferstack": extension})
                     yield event
                     return
                 if not meta:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ParamError(ValueError):
@@ -19,6 +19,7 @@ class ParamError(ValueError):
         self.param = param
 
 
+COLLECTION_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"  # Milvus collection names
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 StopParam = Annotated[str, Field(min_length=1)] | Annotated[list[str], Field(max_length=4)]
 
@@ -28,7 +29,7 @@ class InferstackOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    collection: str | None = Field(default=None, min_length=1, max_length=128)
+    collection: str | None = Field(default=None, pattern=COLLECTION_PATTERN)
     session_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
@@ -169,14 +170,52 @@ class EmbeddingRequest(BaseModel):
         return [self.input] if isinstance(self.input, str) else list(self.input)
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain non-whitespace characters")
+    return value
+
+
+NonBlank = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
+
+
 class ClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1)
+    text: NonBlank
 
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text must contain non-whitespace characters")
-        return value
+
+CollectionName = Annotated[str, Field(pattern=COLLECTION_PATTERN)]
+
+
+class DocumentInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=512)
+    text: str = Field(min_length=1, max_length=2_000_000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    title: str = Field(default="", max_length=1000)
+    format: Literal["txt", "md", "html"] = "txt"
+
+
+class IngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[DocumentInput] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> IngestRequest:
+        ids = [d.id for d in self.documents]
+        if len(set(ids)) != len(ids):
+            raise ParamError("documents", "document ids must be unique within one request")
+        return self
+
+
+class RetrieveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    collection: CollectionName
+    query: Annotated[NonBlank, Field(max_length=4000)]
+    top_k: int = Field(default=5, ge=1, le=50)
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    rerank: bool | None = None

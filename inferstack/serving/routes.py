@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope
 
+from inferstack.config import ANONYMOUS_TENANT
 from inferstack.errors import ClientClosedRequest
 from inferstack.serving.generation import Generation
 from inferstack.serving.protocol import (
@@ -20,6 +21,8 @@ from inferstack.serving.protocol import (
     ClassifyRequest,
     CompletionRequest,
     EmbeddingRequest,
+    IngestRequest,
+    RetrieveRequest,
 )
 from inferstack.serving.responses import JSONResponse
 from inferstack.serving.runtime import Runtime
@@ -30,7 +33,6 @@ M = TypeVar("M", bound=BaseModel)
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 ROUTE_HEADER = "x-inferstack-route"
-ANONYMOUS_TENANT = "anonymous"  # auth off (loopback, no keys configured)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -107,10 +109,10 @@ async def route_dry_run(request: Request) -> Response:
     """`POST /v1/route`: the decision chat completions would make for this body; nothing runs."""
     body = await parse_body(request, ChatCompletionRequest)
     runtime = _runtime(request)
-    decision, _ = await cancel_on_disconnect(
-        request.receive, runtime.generation.decide(body, _tenant(request))
-    )
-    return JSONResponse(runtime.router.dry_run(decision))
+    # Retrieval is skipped: a dry run must stay cheap (its context would add prompt tokens).
+    work = runtime.generation.prepare(body, _tenant(request), retrieve=False)
+    prepared = await cancel_on_disconnect(request.receive, work)
+    return JSONResponse(runtime.router.dry_run(prepared.decision))
 
 
 async def embeddings(request: Request) -> Response:
@@ -137,12 +139,34 @@ class HotRoute(Route):
         return match, child_scope
 
 
+async def ingest_documents(request: Request) -> Response:
+    body = await parse_body(request, IngestRequest)
+    name = request.path_params["name"]
+    work = _runtime(request).retrieval_endpoints.ingest(name, _tenant(request), body)
+    return JSONResponse(await cancel_on_disconnect(request.receive, work))
+
+
+async def delete_document(request: Request) -> Response:
+    name, document_id = request.path_params["name"], request.path_params["document_id"]
+    work = _runtime(request).retrieval_endpoints.delete(name, _tenant(request), document_id)
+    return JSONResponse(await cancel_on_disconnect(request.receive, work))
+
+
+async def retrieve(request: Request) -> Response:
+    body = await parse_body(request, RetrieveRequest)
+    work = _runtime(request).retrieval_endpoints.retrieve(_tenant(request), body)
+    return JSONResponse(await cancel_on_disconnect(request.receive, work))
+
+
 HOT_ROUTES = [
     HotRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
     HotRoute("/v1/completions", completions, methods=["POST"]),
     HotRoute("/v1/embeddings", embeddings, methods=["POST"]),
     HotRoute("/v1/classify", classify, methods=["POST"]),
     HotRoute("/v1/route", route_dry_run, methods=["POST"]),
+    HotRoute("/v1/collections/{name}/documents", ingest_documents, methods=["POST"]),
+    HotRoute("/v1/collections/{name}/documents/{document_id:path}", delete_document, methods=["DELETE"]),
+    HotRoute("/v1/retrieve", retrieve, methods=["POST"]),
 ]
 
 

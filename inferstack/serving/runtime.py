@@ -15,6 +15,7 @@ from inferstack.models.classifier import ClassifierService
 from inferstack.models.embeddings import Embedder
 from inferstack.models.materialize import pull
 from inferstack.models.vllm_process import VllmSupervisor
+from inferstack.retrieval.service import RetrievalService
 from inferstack.router.backend import OpenAIBackend
 from inferstack.router.breaker import CircuitBreaker
 from inferstack.router.budget import InMemoryBudgetLedger
@@ -24,7 +25,7 @@ from inferstack.router.service import RouterService, load_threshold
 from inferstack.router.stats import LiveStats, VllmStatsScraper
 from inferstack.serving.generation import GenerationService
 from inferstack.serving.metrics import GatewayMetrics
-from inferstack.serving.service import ClassifyService, EmbeddingService
+from inferstack.serving.service import ClassifyService, EmbeddingService, RetrievalEndpoints
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ class Runtime:
     supervisors: list[VllmSupervisor] = field(default_factory=list)
     pollers: list[HealthPoller] = field(default_factory=list)
     scrapers: list[VllmStatsScraper] = field(default_factory=list)
+    retrieval: RetrievalService | None = None
+    retrieval_endpoints: RetrievalEndpoints = field(default_factory=lambda: RetrievalEndpoints(None))
     created: int = field(default_factory=lambda: int(time.time()))
 
     def model_list(self) -> dict[str, Any]:
@@ -69,6 +72,8 @@ class Runtime:
             loaded = self.classify.classifier is not None
             stages["classifier"] = "loaded" if loaded else "missing"
             ready = ready and loaded
+        if self.retrieval is not None:  # optional: the chat degrades without it
+            stages["retrieval"] = "reranked" if self.retrieval.reranker else "no reranker"
         return {"ready": ready, "stages": stages}
 
     def refresh_gauges(self) -> None:
@@ -86,6 +91,8 @@ class Runtime:
             self.embeddings.embedder.close()
         if self.classify.classifier is not None:
             self.classify.classifier.close()
+        if self.retrieval is not None:
+            await asyncio.to_thread(self.retrieval.close)
 
 
 def _deployment_for(spec: ModelSpec, settings: Settings) -> Deployment:
@@ -130,6 +137,35 @@ async def _load_classifier(settings: Settings, cache: CacheLayout) -> Classifier
     return await asyncio.to_thread(ClassifierService.load, cache.trained("intent"), cache.trained("ner"))
 
 
+def milvus_uri(settings: Settings, cache: CacheLayout) -> str:
+    return settings.retrieval.milvus_uri or str(cache.data / "milvus.db")
+
+
+async def _load_retrieval(
+    settings: Settings, cache: CacheLayout, embedder: Embedder | None
+) -> RetrievalService | None:
+    cfg = settings.retrieval
+    if not cfg.enabled:
+        return None
+    if embedder is None:
+        log.warning("retrieval: disabled because embeddings are disabled (it needs the encoder)")
+        return None
+    from inferstack.retrieval.service import Reranker
+    from inferstack.retrieval.store import MilvusStore
+
+    token = os.environ.get(cfg.milvus_token_env) if cfg.milvus_token_env else None
+    store = await asyncio.to_thread(
+        MilvusStore, milvus_uri(settings, cache), embedder.dimensions, token=token
+    )
+    reranker = None
+    if cfg.rerank:
+        from inferstack.models.training.artefacts import ensure_trained
+
+        await asyncio.to_thread(ensure_trained, cache, ("reranker",))
+        reranker = await asyncio.to_thread(Reranker.load, cache.trained("reranker"))
+    return RetrievalService(store, embedder, reranker, cfg)
+
+
 async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     """Materialise models, start local vLLM processes and wait for them, load the embedder."""
     cache = CacheLayout(settings.cache_dir).ensure()
@@ -162,12 +198,15 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
         embedder = await asyncio.to_thread(Embedder.load, cfg.name, cfg.package)
     classifier = await _load_classifier(settings, cache)
     in_chat = classifier if settings.classifier.in_chat else None
+    retrieval = await _load_retrieval(settings, cache, embedder)
     runtime = Runtime(
         settings=settings,
         metrics=metrics,
         deployments=table,
         router=router,
-        generation=GenerationService(router, metrics, in_chat),
+        generation=GenerationService(router, metrics, in_chat, retrieval, settings.retrieval),
+        retrieval=retrieval,
+        retrieval_endpoints=RetrievalEndpoints(retrieval),
         embeddings=EmbeddingService(embedder, settings.embeddings.max_batch),
         classify=ClassifyService(classifier, settings.classifier.max_chars),
         supervisors=supervisors,

@@ -6,11 +6,19 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from inferstack.errors import InferstackError, InvalidRequest, ModelNotFound, PayloadTooLarge
+from inferstack.errors import (
+    BackendUnavailable,
+    InferstackError,
+    InvalidRequest,
+    ModelNotFound,
+    PayloadTooLarge,
+)
 from inferstack.models.classifier import ClassifierService
 from inferstack.models.embeddings import Embedder, EmbeddingInputTooLong
+from inferstack.retrieval.service import DocumentIn, RetrievalService
+from inferstack.retrieval.store import COLLECTION_NAME, StoreError
 from inferstack.router.deployments import AUTO
-from inferstack.serving.protocol import ClassifyRequest, EmbeddingRequest
+from inferstack.serving.protocol import ClassifyRequest, EmbeddingRequest, IngestRequest, RetrieveRequest
 
 
 class EmbeddingService:
@@ -68,3 +76,62 @@ class ClassifyService:
                 for e in entities
             ],
         }
+
+
+class RetrievalEndpoints:
+    """`/v1/collections/{name}/documents` and `/v1/retrieve` over the retrieval stage."""
+
+    def __init__(self, retrieval: RetrievalService | None) -> None:
+        self.retrieval = retrieval
+
+    def _stage(self) -> RetrievalService:
+        if self.retrieval is None:
+            raise InferstackError(
+                "retrieval is disabled (retrieval.enabled)", status=503, code="stage_disabled"
+            )
+        return self.retrieval
+
+    @staticmethod
+    def _collection(name: str) -> str:
+        if not COLLECTION_NAME.match(name):
+            raise InvalidRequest(f"collection names must match {COLLECTION_NAME.pattern}", param="collection")
+        return name
+
+    async def ingest(self, collection: str, tenant: str, request: IngestRequest) -> dict[str, Any]:
+        stage = self._stage()
+        documents = [DocumentIn(d.id, d.text, d.metadata, d.title, d.format) for d in request.documents]
+        try:
+            ingested, chunks = await stage.ingest(self._collection(collection), tenant, documents)
+        except StoreError as exc:
+            raise BackendUnavailable(f"vector store unavailable: {exc}") from None
+        return {"ingested": ingested, "chunks": chunks}
+
+    async def delete(self, collection: str, tenant: str, document_id: str) -> dict[str, Any]:
+        try:
+            removed = await self._stage().delete(self._collection(collection), tenant, document_id)
+        except StoreError as exc:
+            raise BackendUnavailable(f"vector store unavailable: {exc}") from None
+        if not removed:
+            raise InferstackError(f"no document `{document_id[:100]}` in collection {collection}",
+                                  status=404, code="document_not_found", param="id")  # fmt: skip
+        return {"id": document_id, "object": "document.deleted", "deleted": True, "chunks": removed}
+
+    async def retrieve(self, tenant: str, request: RetrieveRequest) -> dict[str, Any]:
+        try:
+            results = await self._stage().search(
+                request.collection,
+                tenant,
+                request.query,
+                request.top_k,
+                mode=request.mode,
+                rerank=request.rerank,
+            )
+        except StoreError as exc:
+            raise BackendUnavailable(f"vector store unavailable: {exc}") from None
+        return {
+            "results": [
+                {"document_id": r.hit.document_id, "chunk_id": r.hit.chunk_id, "text": r.hit.text,
+                 "title": r.hit.title, "score": round(r.score, 6), "metadata": r.hit.metadata}
+                for r in results
+            ]
+        }  # fmt: skip

@@ -45,9 +45,12 @@ class Gateway:
         return self.process.wait(timeout=timeout_s)
 
 
-def gateway_config(port: int, vllm_port: int, extra_models: list[dict[str, object]]) -> dict[str, object]:
+def gateway_config(
+    port: int, vllm_port: int, extra_models: list[dict[str, object]], milvus_db: Path
+) -> dict[str, object]:
     return {
         "port": port,
+        "retrieval": {"milvus_uri": str(milvus_db)},  # each gateway its own Milvus Lite file
         "models": [
             {
                 "name": "smollm2-135m",
@@ -69,7 +72,7 @@ def start_gateway(
     extra_env: dict[str, str] | None = None,
 ) -> Gateway:
     port, vllm_port = free_port(), vllm_port or free_port()
-    config = gateway_config(port, vllm_port, extra_models or [])
+    config = gateway_config(port, vllm_port, extra_models or [], tmp / "milvus.db")
     config["models"][0].update(local_model or {})  # type: ignore[index]
     config.update(extra_config or {})
     config_path = tmp / "inferstack.yaml"

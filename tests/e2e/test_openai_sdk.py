@@ -43,7 +43,7 @@ def test_chat_non_stream(client: OpenAI) -> None:
     route = extra["inferstack"]["route"]
     assert (route["deployment"], route["reason"], route["served_by"]) == (MODEL, "cheapest", MODEL)
     assert route["attempts"] == [{"deployment": MODEL, "outcome": "ok"}] and route["failovers"] == []
-    assert set(extra["inferstack"]) == {"route", "sources", "guard", "intent"}
+    assert set(extra["inferstack"]) == {"route", "sources", "retrieval", "guard", "intent"}
 
 
 def test_chat_stream_is_incremental_with_usage(client: OpenAI) -> None:

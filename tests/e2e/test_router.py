@@ -94,6 +94,8 @@ def routed(tmp_path_factory: pytest.TempPathFactory, standin: str) -> Iterator[G
             },
         ],
         extra_config={
+            # A Milvus server that is not there: retrieval must degrade, not fail the chat.
+            "retrieval": {"milvus_uri": f"http://127.0.0.1:{free_port()}", "timeout_s": 1},
             "auth": {"api_keys": [{"tenant": t, "key": k} for t, k in KEYS.items()]},
             "router": {
                 "threshold": 0.5,
@@ -248,6 +250,22 @@ def test_slo_spill_to_managed_when_local_is_saturated(routed: Gateway) -> None:
         for worker in workers:
             worker.join(timeout=60)
     wait_for(lambda: dry_run(routed, SIMPLE)["reason"] == "cheapest", 30, "back to the cheap tier")
+
+
+def test_store_down_the_chat_answers_without_retrieval(routed: Gateway) -> None:
+    completion = client(routed).chat.completions.create(
+        model=LOCAL, messages=SIMPLE, max_tokens=4, extra_body={"inferstack": {"collection": "kb"}}
+    )
+    extension = completion.model_extra["inferstack"]
+    assert extension["retrieval"]["status"] == "unavailable" and extension["sources"] == []
+    assert completion.choices[0].message.content
+    ingest = httpx.post(
+        f"{routed.url}/v1/collections/kb/documents",
+        json={"documents": [{"id": "a", "text": "x"}]},
+        headers={"Authorization": f"Bearer {KEYS['main']}"},
+        timeout=60,
+    )
+    assert ingest.status_code == 503 and ingest.json()["error"]["code"] == "backend_unavailable"
 
 
 def test_sigkill_mid_stream_fails_over_to_one_complete_stream(routed: Gateway, standin: str) -> None:

@@ -130,7 +130,10 @@ def test_gateway_probes_and_security() -> None:
     assert secret_refs["INFERSTACK_KEY_TEAM_A"] == {"name": "inferstack-keys", "key": "team-a"}
     assert secret_refs["INFERSTACK_MANAGED_API_KEY"] == {"name": "inferstack-keys", "key": "managed-api-key"}
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["MILVUS_URI"] == "http://milvus.data:19530" and env["REDIS_URL"] == "redis://redis.data:6379/0"
+    assert env["REDIS_URL"] == "redis://redis.data:6379/0"
+    config = yaml.safe_load(gateway_config(docs))
+    assert config["retrieval"] == {"milvus_uri": "http://milvus.data:19530"}
+    assert yaml.safe_load(gateway_config(render({})))["retrieval"] == {"enabled": False}
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

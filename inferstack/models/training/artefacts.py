@@ -8,7 +8,8 @@ from typing import Any
 
 from inferstack.cache import CacheLayout
 
-KINDS = ("intent", "ner")
+KINDS = ("intent", "ner")  # what the classifier stage needs
+ALL_KINDS = (*KINDS, "reranker")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ def ensure_trained(
 ) -> list[TrainResult]:
     # Heavy imports (torch, transformers) only when this runs, not at import time.
     from inferstack.models.embeddings import minilm_path
+    from inferstack.models.training.reranker import train_reranker
     from inferstack.models.training.trainer import (
         TrainConfig,
         read_card,
@@ -35,14 +37,16 @@ def ensure_trained(
         train_ner,
     )
 
-    config = TrainConfig()
+    trainers = {"intent": train_intent, "ner": train_ner, "reranker": train_reranker}
+    # One pass over ~3k pairs: the reranker's budget is minutes, not the classifiers' epochs.
+    configs = {"reranker": TrainConfig(epochs=1, lr=7e-5)}
     results = []
     for kind in kinds:
+        config = configs.get(kind, TrainConfig())
         folder = cache.trained(kind)
         card = read_card(folder)
         if not force and card is not None and card.get("recipe") == recipe_hash(kind, config):
             results.append(TrainResult(kind, False, card))
             continue
-        train = train_intent if kind == "intent" else train_ner
-        results.append(TrainResult(kind, True, train(minilm_path(package), folder, config)))
+        results.append(TrainResult(kind, True, trainers[kind](minilm_path(package), folder, config)))
     return results

@@ -54,8 +54,13 @@ def set_seed(seed: int) -> None:
 
 def recipe_hash(kind: str, config: TrainConfig) -> str:
     """Changes when the data generators or the training setup change: then retrain."""
-    data_module = intent_data if kind == "intent" else ner_data
-    sources = [inspect.getsource(data_module), inspect.getsource(_fit)]
+    if kind == "reranker":
+        from inferstack.models.training import manpages, reranker
+
+        sources = [inspect.getsource(manpages), inspect.getsource(reranker), inspect.getsource(_fit)]
+    else:
+        data_module = intent_data if kind == "intent" else ner_data
+        sources = [inspect.getsource(data_module), inspect.getsource(_fit)]
     blob = json.dumps([kind, config.__dict__, MAX_LEN, sources]).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

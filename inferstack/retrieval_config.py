@@ -1,0 +1,46 @@
+"""Typed configuration of the retrieval stage (part of `Settings`, see config.py)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class RetrievalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    milvus_uri: str = Field(
+        default="",
+        description="'' = Milvus Lite in $INFERSTACK_CACHE/data/milvus.db; a path ending in .db = Milvus "
+        "Lite there; http(s)://host:19530 = a Milvus server",
+    )
+    milvus_token_env: str | None = Field(default=None, description="env var with the server's token")
+    chunk_tokens: int = Field(default=200, ge=32, le=256, description="MiniLM reads at most 256 tokens")
+    chunk_overlap: int = Field(default=30, ge=0)
+    fusion: Literal["rrf", "weighted"] = "weighted"
+    rrf_k: int = Field(default=60, ge=1)
+    dense_weight: float = Field(
+        default=0.8, ge=0, le=1, description="weighted fusion: share of the dense score"
+    )
+    candidates: int = Field(default=20, ge=1, le=200, description="fused candidates the reranker sees")
+    top_k: int = Field(default=5, ge=1, le=50, description="chunks put into a chat prompt at most")
+    rerank: bool = True
+    timeout_s: float = Field(
+        default=2.0, gt=0, description="store deadline; beyond it the chat answers without"
+    )
+    answer_reserve_tokens: int = Field(default=512, ge=16, description="context kept free for the answer")
+    near_duplicate: float = Field(
+        default=0.95, gt=0, le=1, description="cosine above which chunks are merged"
+    )
+    demo_collection: str = Field(default="docs", description="`make run` ingests the project docs here")
+
+    @model_validator(mode="after")
+    def _checks(self) -> RetrievalConfig:
+        uri = self.milvus_uri
+        if uri and not (uri.startswith(("http://", "https://")) or uri.endswith(".db")):
+            raise ValueError("milvus_uri: use '' (embedded), a path ending in .db, or an http(s):// URL")
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError("chunk_overlap must be smaller than chunk_tokens")
+        return self

@@ -1,0 +1,83 @@
+"""The man-page data recipe and the reranker trained by `make` (cached artefact)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from inferstack.cache import CacheLayout
+from inferstack.config import Settings
+from inferstack.models.training import manpages
+from inferstack.models.training.artefacts import ensure_trained
+from inferstack.models.training.reranker import passage, training_pairs
+from inferstack.retrieval.service import Reranker
+
+ROFF = r""".\" comment
+.TH LS "1" "September 2022" "GNU coreutils 9.1" "User Commands"
+.SH NAME
+ls \- list directory contents
+.SH SYNOPSIS
+.B ls
+[\fI\,OPTION\/\fR]... [\fI\,FILE\/\fR]...
+.SH DESCRIPTION
+.PP
+List information about the FILEs (the current directory by default).
+Sort entries alphabetically if none of \fB\-cftuvSUX\fR nor \fB\-\-sort\fR is specified.
+.TP
+\fB\-a\fR, \fB\-\-all\fR
+do not ignore entries starting with . and show every file, hidden or not, in the listing of
+the directory that was given on the command line, one entry per line when piped.
+.SH AUTHOR
+Written by someone.
+"""
+
+
+def test_parse_extracts_the_name_line_and_plain_description() -> None:
+    parsed = manpages.parse(ROFF)
+    assert parsed is not None
+    summary, description = parsed
+    assert summary == "list directory contents"
+    assert description.startswith("List information about the FILEs")
+    assert "-cftuvSUX" in description and "--sort" in description and "\\f" not in description
+    assert "Written by" not in description and "OPTION" not in description
+
+
+def test_pages_without_a_description_are_skipped() -> None:
+    assert manpages.parse(".SH NAME\nfoo \\- does foo things here\n.SH SYNOPSIS\nfoo\n") is None
+
+
+def test_training_pairs_have_a_positive_a_hard_and_a_random_negative() -> None:
+    pages = [
+        manpages.ManPage(f"p{i}.1", f"summary number {i} words", f"description {i} " * 50) for i in range(30)
+    ]
+    rng = np.random.default_rng(0)
+    vectors = {p: rng.normal(size=8) for p in [passage(x) for x in pages] + [x.summary for x in pages]}
+    rows = training_pairs(pages, lambda texts: np.stack([vectors[t] for t in texts]), seed=1)
+    assert len(rows) == 3 * len(pages)
+    for i, page in enumerate(pages):
+        positive, hard, rand = rows[3 * i : 3 * i + 3]
+        assert positive == (page.summary, passage(page), 1.0)
+        assert hard[2] == rand[2] == 0.0 and passage(page) not in (hard[1], rand[1])
+
+
+@pytest.fixture(scope="module")
+def reranker() -> Reranker:
+    cache = CacheLayout(Settings().cache_dir).ensure()
+    ensure_trained(cache, ("reranker",))  # no-op when `make` trained it
+    return Reranker.load(cache.trained("reranker"))
+
+
+def test_trained_reranker_finds_the_page_among_distractors_on_held_out_pages(reranker: Reranker) -> None:
+    """Held-out pages (never trained on): the true passage against 4 random others, top-1."""
+    _, heldout = manpages.split(manpages.load_pages())
+    rng = random.Random(7)
+    sample = rng.sample(heldout, 100)
+    hits = 0
+    for page in sample:
+        others = rng.sample([p for p in heldout if p is not page], 4)
+        candidates = [passage(page), *(passage(o) for o in others)]
+        scores = reranker.score_sync(page.summary, candidates)
+        hits += int(np.argmax(scores) == 0)
+    assert hits / len(sample) >= 0.8, hits  # chance is 0.2
