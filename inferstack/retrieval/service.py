@@ -19,6 +19,7 @@ from inferstack.retrieval.store import Hit, MilvusStore, SearchMode, StoredChunk
 from inferstack.retrieval_config import RetrievalConfig
 
 PROMPT_VERSION = "rag-v1"
+INGEST_BATCH = 64  # documents per embedding call / store round trip
 _PROMPT_HEAD = (
     "Answer using the numbered sources below when they are relevant, and cite them like [1]. "
     "If they do not contain the answer, say so.\n\n"
@@ -89,25 +90,33 @@ class RetrievalService:
         self.config = config
 
     async def ingest(self, collection: str, tenant: str, documents: Sequence[DocumentIn]) -> tuple[int, int]:
-        """Idempotent by document id: re-ingesting a document replaces its chunks."""
+        """Idempotent by document id: re-ingesting a document replaces its chunks. Documents go
+        in batches: one embedding call and one store round trip per batch."""
         total = 0
-        for document in documents:
-            chunks = await asyncio.to_thread(
-                chunk_document, document.text, document.format, document.title,
-                max_tokens=self.config.chunk_tokens, overlap_tokens=self.config.chunk_overlap,
-                count=self.embedder.count_tokens,
-            )  # fmt: skip
-            stored = [
-                StoredChunk(chunk_id(collection, tenant, document.id, c.index, c.content_hash), document.id,
-                            tenant, c.title, c.text, c.content_hash, document.metadata)
-                for c in chunks
-            ]  # fmt: skip
+        for start in range(0, len(documents), INGEST_BATCH):
+            batch = documents[start : start + INGEST_BATCH]
+            stored = await asyncio.to_thread(self._chunks, collection, tenant, batch)
             vectors = await self.embedder.embed_truncating([c.text for c in stored])
+            ids = [d.id for d in batch]
             await self.store.run(
-                partial(self.store.replace_document, collection, tenant, document.id, stored, vectors)
+                partial(self.store.replace_documents, collection, tenant, ids, stored, vectors)
             )
             total += len(stored)
         return len(documents), total
+
+    def _chunks(self, collection: str, tenant: str, documents: Sequence[DocumentIn]) -> list[StoredChunk]:
+        cfg = self.config
+        stored = []
+        for document in documents:
+            for c in chunk_document(
+                document.text, document.format, document.title, max_tokens=cfg.chunk_tokens,
+                overlap_tokens=cfg.chunk_overlap, count=self.embedder.count_tokens,
+            ):  # fmt: skip
+                key = chunk_id(collection, tenant, document.id, c.index, c.content_hash)
+                stored.append(
+                    StoredChunk(key, document.id, tenant, c.title, c.text, c.content_hash, document.metadata)
+                )
+        return stored
 
     async def delete(self, collection: str, tenant: str, document_id: str) -> int:
         return await self.store.run(lambda: self.store.delete_document(collection, tenant, document_id))

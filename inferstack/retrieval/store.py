@@ -137,25 +137,28 @@ class MilvusStore:
         index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         self._client.create_collection(name, schema=schema, index_params=index)
 
-    def replace_document(
+    def replace_documents(
         self,
         collection: str,
         tenant: str,
-        document_id: str,
+        document_ids: Sequence[str],
         chunks: Sequence[StoredChunk],
         vectors: np.ndarray,
     ) -> None:
-        """Idempotent upsert by document id: the document's previous chunks are removed first."""
+        """Idempotent upsert by document id: the documents' previous chunks are removed first.
+        One delete and batched inserts per call (per-document calls are slow on Milvus Lite)."""
         self.ensure_collection(collection)
-        self._client.delete(collection, filter=self._doc_filter(tenant, document_id))
+        for start in range(0, len(document_ids), 500):
+            ids = ", ".join(_literal(d) for d in document_ids[start : start + 500])
+            self._client.delete(collection, filter=f"tenant == {_literal(tenant)} and document_id in [{ids}]")
         rows = [
             {"chunk_id": c.chunk_id, "document_id": c.document_id, "tenant": c.tenant,
              "title": c.title[:1000], "text": c.text[:_MAX_TEXT], "content_hash": c.content_hash,
              "metadata": c.metadata, "dense": vector.tolist()}
             for c, vector in zip(chunks, vectors, strict=True)
         ]  # fmt: skip
-        if rows:
-            self._client.insert(collection, data=rows)
+        for start in range(0, len(rows), 1000):
+            self._client.insert(collection, data=rows[start : start + 1000])
 
     def delete_document(self, collection: str, tenant: str, document_id: str) -> int:
         if not self._client.has_collection(collection):
