@@ -17,7 +17,7 @@ from typing import Any
 from loadtest.report import update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("gateway", "classify", "router")
+PARTS = ("gateway", "classify", "router", "retrieval")
 
 
 def _load(reports: Path) -> dict[str, Any]:
@@ -98,7 +98,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"cost {1 - (g['cost_saved'] or 0):.2f}x of always-strong",
             )
         )
-    out.append(("guard, retrieval", "not built yet (issues 3, 5)", "—", "—"))
+    if rv := results.get("retrieval"):
+        q = rv["quality"]
+        best = max(q["dense"]["ndcg@10"], q["bm25"]["ndcg@10"])
+        for variant in ("hybrid (weighted 0.8)", "hybrid + rerank"):
+            value = q[variant]["ndcg@10"]
+            out.append((f"retrieval nDCG@10, {variant} (man pages)", f"{value:.3f}",
+                        f"best single retriever {best:.3f}", f"{value / best:.2f}x"))  # fmt: skip
+    out.append(("guard", "not built yet (issue 3)", "—", "—"))
     return out
 
 

@@ -29,7 +29,8 @@ def error_response(error: InferstackError) -> JSONResponse:
 
 def param_from_loc(loc: tuple[Any, ...]) -> str | None:
     """('body', 'messages', 0, 'role') -> 'messages[0].role' (OpenAI's spelling)."""
-    parts = [p for p in loc if p not in ("body", "query", "path")]
+    # Only the first element names where FastAPI found it; a field may itself be called "query".
+    parts = list(loc[1:]) if loc and loc[0] in ("body", "query", "path", "header") else list(loc)
     out = ""
     for part in parts:
         if isinstance(part, int):

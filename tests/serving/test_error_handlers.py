@@ -23,6 +23,8 @@ from inferstack.serving.error_handlers import error_response, param_from_loc, va
         (("body", "stop", "list[str]", 5), "stop[5]"),
         (("body",), None),
         (("query", "limit"), "limit"),
+        (("body", "query"), "query"),  # a body field called "query" (POST /v1/retrieve)
+        (("body", "path", "body"), "path.body"),
     ],
 )
 def test_param_from_loc(loc: tuple[object, ...], param: str | None) -> None:
