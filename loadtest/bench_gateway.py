@@ -50,6 +50,15 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def wait_ready(gateway: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> None:
+    """Until `inferstack serve` prints its ready line; exit with the log tail if it dies or hangs."""
+    deadline = time.monotonic() + timeout_s
+    while "inferstack ready on" not in log_path.read_text(errors="replace"):
+        if gateway.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(log_path.read_text(errors="replace")[-3000:])
+        time.sleep(0.3)
+
+
 @contextmanager
 def stack(workdir: Path) -> Iterator[dict[str, str]]:
     gw_port, vllm_port, fake_port = free_port(), free_port(), free_port()
@@ -85,11 +94,7 @@ def stack(workdir: Path) -> Iterator[dict[str, str]]:
         [sys.executable, "-m", "inferstack.cli", "serve"], stdout=log, stderr=subprocess.STDOUT, env=env
     )
     try:
-        deadline = time.monotonic() + 600
-        while "inferstack ready on" not in (workdir / "gateway.log").read_text(errors="replace"):
-            if gateway.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit((workdir / "gateway.log").read_text()[-3000:])
-            time.sleep(0.5)
+        wait_ready(gateway, workdir / "gateway.log", 600)
         yield {
             "gateway": f"http://127.0.0.1:{gw_port}/v1",
             "vllm": f"http://127.0.0.1:{vllm_port}/v1",

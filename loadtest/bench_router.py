@@ -45,7 +45,7 @@ from inferstack.router.stats import LiveStats
 from inferstack.router_config import GpuHourlyCost, PerTokenCost, RouterConfig
 from inferstack.serving.generation import prompt_features
 from inferstack.serving.protocol import ChatCompletionRequest
-from loadtest.bench_gateway import free_port, pct
+from loadtest.bench_gateway import free_port, pct, wait_ready
 from loadtest.report import publish
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,11 +149,7 @@ def failover_stack(workdir: Path) -> Iterator[dict[str, Any]]:
     gateway = subprocess.Popen([sys.executable, "-m", "inferstack.cli", "serve"], stdout=log,
                                stderr=subprocess.STDOUT, env=env)  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while "inferstack ready on" not in (workdir / "gateway.log").read_text(errors="replace"):
-            if gateway.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit((workdir / "gateway.log").read_text()[-3000:])
-            time.sleep(0.2)
+        wait_ready(gateway, workdir / "gateway.log", 120)
         yield {"url": f"http://127.0.0.1:{ports['gateway']}/v1", "ports": ports, "processes": processes,
                "standin": standin}  # fmt: skip
     finally:

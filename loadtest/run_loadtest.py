@@ -16,14 +16,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from loadtest.bench_gateway import free_port
+from loadtest.bench_gateway import free_port, wait_ready
 from loadtest.slo_gate import main as slo_gate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,11 +54,7 @@ def local_stack(out: Path) -> Iterator[tuple[str, dict[str, str]]]:
         gateway = subprocess.Popen([sys.executable, "-m", "inferstack.cli", "serve"], stdout=log,
                                    stderr=subprocess.STDOUT, env=env)  # fmt: skip
     try:
-        deadline = time.monotonic() + 900
-        while "inferstack ready on" not in log_path.read_text(errors="replace"):
-            if gateway.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"gateway did not start; see {log_path}")
-            time.sleep(0.5)
+        wait_ready(gateway, log_path, 900)
         yield f"http://127.0.0.1:{port}", keys
     finally:
         gateway.send_signal(signal.SIGTERM)
