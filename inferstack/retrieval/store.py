@@ -8,6 +8,7 @@ thread, which also serialises access to the embedded Lite database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -93,13 +94,20 @@ class MilvusStore:
         except StoreError:
             raise
         except Exception as exc:
+            self._pool.submit(self._drop)  # reconnect on the next call
             raise StoreError(f"vector store failed ({type(exc).__name__})") from exc
 
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # already broken; nothing to save
+                connection.close()
+
     def close(self) -> None:
-        try:
-            self._client.close()
-        finally:
-            self._pool.shutdown(wait=True)
+        """Never connects and never waits on a hung call: queued calls are cancelled, a running
+        one finishes on its own, the connection (if any) is closed."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._drop()
 
     # --- synchronous operations (run on the store thread) ---
 

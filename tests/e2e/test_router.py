@@ -269,6 +269,9 @@ def test_store_down_the_chat_answers_without_retrieval(routed: Gateway) -> None:
 
 
 def test_sigkill_mid_stream_fails_over_to_one_complete_stream(routed: Gateway, standin: str) -> None:
+    # The latency model may still remember the saturation test: wait until the cheap tier is
+    # chosen again, so the stream starts on the vLLM this test kills.
+    wait_for(lambda: dry_run(routed, SIMPLE)["deployment"] == LOCAL, 60, "local vLLM chosen")
     sdk = client(routed)
     stream = sdk.chat.completions.create(
         model="auto", messages=SIMPLE, max_tokens=48, stream=True,
@@ -289,6 +292,7 @@ def test_sigkill_mid_stream_fails_over_to_one_complete_stream(routed: Gateway, s
             vllm_leader(routed).send_signal(signal.SIGKILL)
             killed = True
     assert killed and len(ids) == 1 and finish == "length"
+    assert trailer["route"]["attempts"][0]["deployment"] == LOCAL, trailer["route"]
     failovers = trailer["route"]["failovers"]
     assert [(f["from"], f["to"]) for f in failovers] == [(LOCAL, "managed")]
     assert trailer["route"]["recovery_ms"] < 2000
