@@ -115,6 +115,7 @@ class GenerationService:
         self.classifier = classifier
         self.retrieval = retrieval
         self.retrieval_config = retrieval_config or RetrievalConfig()
+        self._smallest_context = min(d.spec.max_context for d in router.table)
 
     async def prepare(
         self, request: ChatCompletionRequest | CompletionRequest, tenant: str, *, retrieve: bool = True
@@ -123,24 +124,21 @@ class GenerationService:
         self.router.precheck(request.model)  # fail fast, before any stage spends CPU
         query = last_user_text(request) if isinstance(request, ChatCompletionRequest) else None
         intent = await self.classifier.intent_of(query) if self.classifier and query else None
+        features = prompt_features(request, intent, self.router.config.default_output_tokens)
         grounding = Grounding()
         if retrieve and self.retrieval is not None and isinstance(request, ChatCompletionRequest):
-            grounding = await ground(
-                self.retrieval, request, query, intent, tenant, self._context_budget(request)
-            )
-        features = prompt_features(request, intent, self.router.config.default_output_tokens)
-        if grounding.tokens:
-            features = replace(features, prompt_tokens=features.prompt_tokens + grounding.tokens)
+            budget = self._context_budget(request, features.prompt_tokens)
+            grounding = await ground(self.retrieval, request, query, intent, tenant, budget)
+            if grounding.tokens:
+                features = replace(features, prompt_tokens=features.prompt_tokens + grounding.tokens)
         return Prepared(self.router.decide(request.model, features, tenant), intent, grounding)
 
-    def _context_budget(self, request: ChatCompletionRequest) -> int:
+    def _context_budget(self, request: ChatCompletionRequest, prompt_tokens: int) -> int:
         """Smallest context among the deployments, minus the prompt and the answer reserve."""
-        context = min(d.spec.max_context for d in self.router.table)
         answer = (
             request.max_completion_tokens or request.max_tokens or self.retrieval_config.answer_reserve_tokens
         )
-        prompt = prompt_features(request, None, 0).prompt_tokens
-        return max(0, context - prompt - answer)
+        return max(0, self._smallest_context - prompt_tokens - answer)
 
     async def create(
         self,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inferstack.models.classifier import Intent
-from inferstack.retrieval.service import Context, RetrievalService
+from inferstack.retrieval.service import PROMPT_VERSION, Context, RetrievalService
 from inferstack.retrieval.store import StoreError
 from inferstack.retrieval_config import RetrievalConfig
 from inferstack.serving.protocol import ChatCompletionRequest
@@ -70,4 +70,5 @@ async def ground(
         log.warning("retrieval unavailable, answering without it: %s", exc)
         return Grounding(info={"status": "unavailable", "collection": collection, "reason": str(exc)})
     context = retrieval.assemble(results, budget_tokens)
-    return Grounding(context, {"status": "ok", "collection": collection, "chunks": len(context.sources)})
+    info = {"status": "ok", "collection": collection, "chunks": len(context.sources)}
+    return Grounding(context, {**info, "prompt": PROMPT_VERSION})
