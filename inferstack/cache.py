@@ -58,7 +58,8 @@ class CacheLayout:
             "VLLM_NO_USAGE_STATS": "1",
             "VLLM_DO_NOT_TRACK": "1",
             "DO_NOT_TRACK": "1",
-            "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+            "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",  # Presidio's e-mail check: bundled snapshot
+            "TLDEXTRACT_CACHE": str(tools / "tldextract"),
             "HF_HOME": str(tools / "huggingface"),
             "XDG_CACHE_HOME": str(tools),
             "VLLM_CACHE_ROOT": str(tools / "vllm"),

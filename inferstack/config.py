@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from inferstack.guard_config import GuardConfig
 from inferstack.retrieval_config import RetrievalConfig
 from inferstack.router_config import Capabilities, CostModel, GpuHourlyCost, RouterConfig
 
@@ -228,6 +229,7 @@ class Settings(BaseSettings):
     limits: LimitsConfig = LimitsConfig()
     router: RouterConfig = Field(default_factory=RouterConfig)
     retrieval: RetrievalConfig = RetrievalConfig()
+    guard: GuardConfig = Field(default_factory=GuardConfig)
 
     @field_validator("cache_dir")
     @classmethod

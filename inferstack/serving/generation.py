@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from inferstack.errors import InferstackError
+from inferstack.guard.service import GuardService
 from inferstack.models.classifier import ClassifierService, Intent
 from inferstack.retrieval.service import RetrievalService
 from inferstack.retrieval_config import RetrievalConfig
@@ -23,14 +24,18 @@ from inferstack.router.policy import Decision
 from inferstack.router.quality import PromptFeatures
 from inferstack.router.service import RouterService
 from inferstack.serving.grounding import Grounding, ground
+from inferstack.serving.guarding import GuardedCall, guard_request
 from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.protocol import ChatCompletionRequest, CompletionRequest
 
 
-def inferstack_object(route: dict[str, Any], intent: Intent | None, grounding: Grounding) -> dict[str, Any]:
-    """The extension object of ARCHITECTURE §3; stages not yet in the path report null."""
+def inferstack_object(
+    route: dict[str, Any], intent: Intent | None, grounding: Grounding, guarded: GuardedCall | None
+) -> dict[str, Any]:
+    """The extension object of ARCHITECTURE §3; a stage that is switched off reports null."""
     described = {"label": intent.label, "score": intent.score} if intent else None
-    return {"route": route, "sources": grounding.sources, "retrieval": grounding.info, "guard": None,
+    guard = guarded.report() if guarded else None
+    return {"route": route, "sources": grounding.sources, "retrieval": grounding.info, "guard": guard,
             "intent": described}  # fmt: skip
 
 
@@ -109,8 +114,10 @@ class GenerationService:
         classifier: ClassifierService | None = None,
         retrieval: RetrievalService | None = None,
         retrieval_config: RetrievalConfig | None = None,
+        guard: GuardService | None = None,
     ) -> None:
         self.router = router
+        self.guard = guard
         self.metrics = metrics
         self.classifier = classifier
         self.retrieval = retrieval
@@ -118,7 +125,12 @@ class GenerationService:
         self._smallest_context = min(d.spec.max_context for d in router.table)
 
     async def prepare(
-        self, request: ChatCompletionRequest | CompletionRequest, tenant: str, *, retrieve: bool = True
+        self,
+        request: ChatCompletionRequest | CompletionRequest,
+        tenant: str,
+        *,
+        retrieve: bool = True,
+        guarded: GuardedCall | None = None,
     ) -> Prepared:
         """Intent, retrieval (chat only) and the routing decision."""
         self.router.precheck(request.model)  # fail fast, before any stage spends CPU
@@ -128,7 +140,16 @@ class GenerationService:
         grounding = Grounding()
         if retrieve and self.retrieval is not None and isinstance(request, ChatCompletionRequest):
             budget = self._context_budget(request, features.prompt_tokens)
-            grounding = await ground(self.retrieval, request, query, intent, tenant, budget)
+            screen = None
+            if guarded is not None:
+                guard = guarded.guard
+
+                async def screen(texts: list[str]) -> list[bool]:
+                    return await guard.screen_chunks(texts, tenant)
+
+            grounding = await ground(self.retrieval, request, query, intent, tenant, budget, screen)
+            if guarded is not None:
+                guarded.chunks_dropped = grounding.info.get("screened_out", 0)
             if grounding.tokens:
                 features = replace(features, prompt_tokens=features.prompt_tokens + grounding.tokens)
         return Prepared(self.router.decide(request.model, features, tenant), intent, grounding)
@@ -147,7 +168,10 @@ class GenerationService:
         tenant: str,
     ) -> Generation:
         endpoint = "/chat/completions" if isinstance(request, ChatCompletionRequest) else "/completions"
-        prepared = await self.prepare(request, tenant)
+        guarded = None
+        if self.guard is not None:  # before any other stage sees the user's text
+            request, guarded = await guard_request(self.guard, request, tenant)
+        prepared = await self.prepare(request, tenant, guarded=guarded)
         decision, intent, grounding = prepared.decision, prepared.intent, prepared.grounding
         headers = {"X-Request-Id": request_id}
         outcome = Outcome()
@@ -163,7 +187,9 @@ class GenerationService:
             self.metrics.count_usage(outcome.served_by.name, usage)
             cost = self.router.settle(decision, outcome, usage)
             route = self.router.route_object(decision, outcome, cost)
-            body["inferstack"] = inferstack_object(route, intent, grounding)
+            if guarded is not None:
+                guarded.guard_body(body)
+            body["inferstack"] = inferstack_object(route, intent, grounding, guarded)
             return Generation(body, _route_header(decision, outcome))
 
         def continue_for(target: Deployment, partial: str, tokens: int) -> dict[str, Any] | None:
@@ -171,7 +197,9 @@ class GenerationService:
             return grounding.apply(body) if body is not None and "messages" in body else body
 
         events = self.router.executor.stream(chain, endpoint, payload_for, continue_for, headers, outcome)
-        stream = self._relay(events, decision, outcome, intent, grounding, request.wants_usage_chunk)
+        chat = isinstance(request, ChatCompletionRequest)
+        stream = self._relay(events, decision, outcome, intent, grounding, request.wants_usage_chunk,
+                             guarded, chat)  # fmt: skip
         # Prime: errors before the first byte surface here, as a proper HTTP status.
         first = await anext(stream)
         return Generation(_prepend(first, stream), _route_header(decision, outcome))
@@ -184,6 +212,8 @@ class GenerationService:
         intent: Intent | None,
         grounding: Grounding,
         wants_usage: bool,
+        guarded: GuardedCall | None,
+        chat: bool,
     ) -> AsyncIterator[bytes]:
         meta: dict[str, Any] = {}
         usage: Any = None
@@ -191,9 +221,12 @@ class GenerationService:
         try:
             async for event in events:
                 if event.startswith(DONE):
+                    if guarded is not None:
+                        for tail in guarded.tail_events(meta, chat):
+                            yield tail
                     cost = self.router.settle(decision, outcome, usage)
                     route = self.router.route_object(decision, outcome, cost)
-                    extension = inferstack_object(route, intent, grounding)
+                    extension = inferstack_object(route, intent, grounding, guarded)
                     yield sse({**meta, "choices": [], "inferstack": extension})
                     yield event
                     return
@@ -210,6 +243,8 @@ class GenerationService:
                             continue
                         chunk.pop("usage", None)
                         event = sse(chunk)
+                if guarded is not None:
+                    event = guarded.guard_event(event)
                 sent_any = True
                 yield event
         except InferstackError as error:

@@ -4,6 +4,7 @@ context, and degrade to "no retrieval" (said in the response) when the store fai
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,9 @@ async def ground(
     intent: Intent | None,
     tenant: str,
     budget_tokens: int,
+    screen: Callable[[list[str]], Awaitable[list[bool]]] | None = None,
 ) -> Grounding:
+    """`screen` (the guard) says which retrieved chunks may enter the prompt."""
     if retrieval is None or not query:
         return Grounding()
     collection = wanted_collection(request, intent, retrieval.config)
@@ -69,6 +72,16 @@ async def ground(
     except StoreError as exc:
         log.warning("retrieval unavailable, answering without it: %s", exc)
         return Grounding(info={"status": "unavailable", "collection": collection, "reason": str(exc)})
+    screened_out = 0
+    if screen is not None and results:
+        keep = await screen([r.hit.text for r in results])
+        screened_out = keep.count(False)
+        results = [r for r, ok in zip(results, keep, strict=True) if ok]
     context = retrieval.assemble(results, budget_tokens)
-    info = {"status": "ok", "collection": collection, "chunks": len(context.sources)}
+    info = {
+        "status": "ok",
+        "collection": collection,
+        "chunks": len(context.sources),
+        "screened_out": screened_out,
+    }
     return Grounding(context, {**info, "prompt": PROMPT_VERSION})

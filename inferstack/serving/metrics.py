@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from inferstack.guard.metrics import GuardMetrics
 from inferstack.router.metrics import RouterMetrics
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -48,6 +49,7 @@ class GatewayMetrics:
             ["deployment"], registry=self.registry,
         )  # fmt: skip
         self.router = RouterMetrics(self.registry)
+        self.guard = GuardMetrics(self.registry)
 
     def count_usage(self, deployment: str, usage: object) -> None:
         if not isinstance(usage, dict):

@@ -185,6 +185,13 @@ class ClassifyRequest(BaseModel):
     text: NonBlank
 
 
+class GuardScanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: NonBlank
+    direction: Literal["input", "output"] = "input"
+
+
 CollectionName = Annotated[str, Field(pattern=COLLECTION_PATTERN)]
 
 

@@ -21,6 +21,7 @@ from inferstack.serving.protocol import (
     ClassifyRequest,
     CompletionRequest,
     EmbeddingRequest,
+    GuardScanRequest,
     IngestRequest,
     RetrieveRequest,
 )
@@ -152,6 +153,12 @@ async def delete_document(request: Request) -> Response:
     return JSONResponse(await cancel_on_disconnect(request.receive, work))
 
 
+async def guard_scan(request: Request) -> Response:
+    body = await parse_body(request, GuardScanRequest)
+    work = _runtime(request).guard_endpoint.scan(_tenant(request), body)
+    return JSONResponse(await cancel_on_disconnect(request.receive, work))
+
+
 async def retrieve(request: Request) -> Response:
     body = await parse_body(request, RetrieveRequest)
     work = _runtime(request).retrieval_endpoints.retrieve(_tenant(request), body)
@@ -167,6 +174,7 @@ HOT_ROUTES = [
     HotRoute("/v1/collections/{name}/documents", ingest_documents, methods=["POST"]),
     HotRoute("/v1/collections/{name}/documents/{document_id:path}", delete_document, methods=["DELETE"]),
     HotRoute("/v1/retrieve", retrieve, methods=["POST"]),
+    HotRoute("/v1/guard/scan", guard_scan, methods=["POST"]),
 ]
 
 

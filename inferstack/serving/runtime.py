@@ -11,6 +11,7 @@ from typing import Any
 
 from inferstack.cache import CacheLayout
 from inferstack.config import LocalVllm, ModelSpec, RemoteBackend, Settings
+from inferstack.guard.service import GuardService
 from inferstack.models.classifier import ClassifierService
 from inferstack.models.embeddings import Embedder
 from inferstack.models.materialize import pull
@@ -25,7 +26,7 @@ from inferstack.router.service import RouterService, load_threshold
 from inferstack.router.stats import LiveStats, VllmStatsScraper
 from inferstack.serving.generation import GenerationService
 from inferstack.serving.metrics import GatewayMetrics
-from inferstack.serving.service import ClassifyService, EmbeddingService, RetrievalEndpoints
+from inferstack.serving.service import ClassifyService, EmbeddingService, GuardEndpoint, RetrievalEndpoints
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class Runtime:
     pollers: list[HealthPoller] = field(default_factory=list)
     scrapers: list[VllmStatsScraper] = field(default_factory=list)
     retrieval: RetrievalService | None = None
+    guard: GuardService | None = None
+    guard_endpoint: GuardEndpoint = field(default_factory=lambda: GuardEndpoint(None, 1))
     retrieval_endpoints: RetrievalEndpoints = field(default_factory=lambda: RetrievalEndpoints(None))
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -72,6 +75,9 @@ class Runtime:
             loaded = self.classify.classifier is not None
             stages["classifier"] = "loaded" if loaded else "missing"
             ready = ready and loaded
+        if self.settings.guard.enabled:
+            stages["guard"] = f"ner={self.guard.pii.ner}" if self.guard else "missing"
+            ready = ready and self.guard is not None
         if self.retrieval is not None:  # optional: the chat degrades without it
             stages["retrieval"] = "reranked" if self.retrieval.reranker else "no reranker"
         return {"ready": ready, "stages": stages}
@@ -93,6 +99,8 @@ class Runtime:
             self.classify.classifier.close()
         if self.retrieval is not None:
             await asyncio.to_thread(self.retrieval.close)
+        if self.guard is not None:
+            self.guard.close()
 
 
 def _deployment_for(spec: ModelSpec, settings: Settings) -> Deployment:
@@ -135,6 +143,23 @@ async def _load_classifier(settings: Settings, cache: CacheLayout) -> Classifier
 
     await asyncio.to_thread(ensure_trained, cache)  # no-op when the cached recipe matches
     return await asyncio.to_thread(ClassifierService.load, cache.trained("intent"), cache.trained("ner"))
+
+
+def _build_guard(
+    settings: Settings, cache: CacheLayout, classifier: ClassifierService | None, metrics: GatewayMetrics
+) -> GuardService | None:
+    """Presidio with our NER when it is loaded, the guard's text classifier (trained on first
+    use, ~1 s, then cached) and one Guardrails `Guard` per policy. Runs in a worker thread."""
+    cfg = settings.guard
+    if not cfg.enabled:
+        return None
+    from inferstack.guard.pii import PiiDetector
+    from inferstack.models.guard_text import ensure_text_classifier
+
+    scorer = ensure_text_classifier(cache.models / "guard-text").score
+    ner = classifier.ner if classifier is not None and cfg.ner in ("auto", "bert") else None
+    pii = PiiDetector.build(cfg.ner, ner, cache.models / "spacy-blank-en")
+    return GuardService(cfg, pii, scorer, metrics.guard)
 
 
 def milvus_uri(settings: Settings, cache: CacheLayout) -> str:
@@ -199,13 +224,16 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     classifier = await _load_classifier(settings, cache)
     in_chat = classifier if settings.classifier.in_chat else None
     retrieval = await _load_retrieval(settings, cache, embedder)
+    guard = await asyncio.to_thread(_build_guard, settings, cache, classifier, metrics)
     runtime = Runtime(
         settings=settings,
         metrics=metrics,
         deployments=table,
         router=router,
-        generation=GenerationService(router, metrics, in_chat, retrieval, settings.retrieval),
+        generation=GenerationService(router, metrics, in_chat, retrieval, settings.retrieval, guard),
         retrieval=retrieval,
+        guard=guard,
+        guard_endpoint=GuardEndpoint(guard, settings.guard.max_chars),
         retrieval_endpoints=RetrievalEndpoints(retrieval),
         embeddings=EmbeddingService(embedder, settings.embeddings.max_batch),
         classify=ClassifyService(classifier, settings.classifier.max_chars),

@@ -13,12 +13,19 @@ from inferstack.errors import (
     ModelNotFound,
     PayloadTooLarge,
 )
+from inferstack.guard.service import GuardService
 from inferstack.models.classifier import ClassifierService
 from inferstack.models.embeddings import Embedder, EmbeddingInputTooLong
 from inferstack.retrieval.service import DocumentIn, RetrievalService
 from inferstack.retrieval.store import COLLECTION_NAME, StoreError
 from inferstack.router.deployments import AUTO
-from inferstack.serving.protocol import ClassifyRequest, EmbeddingRequest, IngestRequest, RetrieveRequest
+from inferstack.serving.protocol import (
+    ClassifyRequest,
+    EmbeddingRequest,
+    GuardScanRequest,
+    IngestRequest,
+    RetrieveRequest,
+)
 
 
 class EmbeddingService:
@@ -76,6 +83,21 @@ class ClassifyService:
                 for e in entities
             ],
         }
+
+
+class GuardEndpoint:
+    """`/v1/guard/scan` over the guard stage, with the caller's tenant policy."""
+
+    def __init__(self, guard: GuardService | None, max_chars: int) -> None:
+        self.guard = guard
+        self.max_chars = max_chars
+
+    async def scan(self, tenant: str, request: GuardScanRequest) -> dict[str, Any]:
+        if self.guard is None:
+            raise InferstackError("the guard is disabled (guard.enabled)", status=503, code="stage_disabled")
+        if len(request.text) > self.max_chars:
+            raise PayloadTooLarge(f"text is longer than {self.max_chars} characters", param="text")
+        return (await self.guard.scan(request.text, request.direction, tenant)).body()
 
 
 class RetrievalEndpoints:

@@ -317,3 +317,14 @@ def test_sigkill_mid_stream_fails_over_to_one_complete_stream(routed: Gateway, s
         assert response.status_code == 503 and int(response.headers["retry-after"]) > 0
     finally:
         standin_fail(standin, 0)
+
+
+def test_input_pii_reaches_the_backend_redacted(routed: Gateway, standin: str) -> None:
+    """The guard runs before routing: the managed API only ever sees placeholders."""
+    secret = "maria.gonzalez@example.com"
+    client(routed).chat.completions.create(
+        model="managed", messages=[{"role": "user", "content": f"I'm Maria Gonzalez, mail {secret}. Hi!"}]
+    )
+    sent = httpx.get(f"{standin}/_received", timeout=10).json()[-1]
+    assert sent["messages"][-1]["content"] == "I'm <PERSON>, mail <EMAIL_ADDRESS>. Hi!"
+    assert secret not in routed.log_text()

@@ -30,6 +30,7 @@ def settings(**extra: object) -> Settings:
         ],
         embeddings={"enabled": False},
         classifier={"enabled": False},
+        guard={"enabled": False},
         **extra,
     )
 

