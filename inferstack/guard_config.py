@@ -71,6 +71,9 @@ class GuardPolicy(_Strict):
     chunks: Literal["drop", "log", "off"] = Field(
         default="drop", description="retrieved chunks with an injection finding: dropped before the prompt"
     )
+    # Documents are further from the training data than chat: a higher bar (a VPN how-to scored
+    # 0.48 injection + 0.11 jailbreak).
+    chunk_threshold: float = Field(default=0.8, gt=0, lt=1, description="injection score that drops a chunk")
 
 
 class GuardConfig(_Strict):

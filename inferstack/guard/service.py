@@ -198,12 +198,12 @@ class GuardService:
 
     async def screen_chunks(self, texts: Sequence[str], tenant: str) -> list[bool]:
         """Which retrieved chunks may enter a prompt (indirect injection is dropped)."""
-        name, policy = self._policy(tenant)
+        _, policy = self._policy(tenant)
         if policy.chunks == "off" or not texts:
             return [True] * len(texts)
 
         def run() -> list[bool]:
-            return [not self._text(t, name, policy) for t in texts]
+            return [self.scorer(t).injection < policy.chunk_threshold for t in texts]
 
         keep: list[bool] = await self._run(run)
         dropped = keep.count(False)
