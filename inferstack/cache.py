@@ -20,6 +20,16 @@ class CacheLayout:
         return self.models / f"{kind}-minilm"
 
     @property
+    def guard_text(self) -> Path:
+        """The guard's injection/jailbreak/toxicity classifier (trained on first use)."""
+        return self.models / "guard-text"
+
+    @property
+    def spacy_blank(self) -> Path:
+        """Tokenizer-only spaCy pipeline: Presidio's NLP engine when the BERT NER finds names."""
+        return self.models / "spacy-blank-en"
+
+    @property
     def data(self) -> Path:
         """Databases the stack owns (the embedded Milvus Lite store)."""
         return self.root / "data"

@@ -44,22 +44,19 @@ class PiiCheck(_Strict):
 class ClassifierCheck(_Strict):
     """A check scored by the guard's text classifier (injection/jailbreak, or toxicity)."""
 
-    action: Action = "block"
+    action: Literal["block", "log", "off"] = "block"  # a whole-message finding has nothing to redact
     threshold: float = Field(default=0.5, gt=0, lt=1, description="class probability that counts")
 
 
 class OutputChecks(_Strict):
-    pii: Action = Field(default="redact", description="pattern PII and secrets in answers: redact|log|off")
+    # No `block`: a streamed answer is already on its way.
+    pii: Literal["redact", "log", "off"] = Field(
+        default="redact", description="pattern PII and secrets in answers"
+    )
     links: Literal["rewrite", "drop", "off"] = Field(
         default="rewrite", description="links outside `link_allowlist`: rewritten to a marker or dropped"
     )
-    toxicity: Literal["redact", "log", "off"] = "redact"
-
-    @model_validator(mode="after")
-    def _no_block(self) -> OutputChecks:
-        if self.pii == "block":
-            raise ValueError("output.pii: a streamed answer cannot be blocked; use redact, log or off")
-        return self
+    toxicity: Literal["redact", "off"] = "redact"
 
 
 class GuardPolicy(_Strict):

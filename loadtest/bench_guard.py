@@ -8,19 +8,19 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from pathlib import Path
 
 from faker import Faker
 from prometheus_client import CollectorRegistry
 
 from inferstack.cache import CacheLayout
+from inferstack.config import Settings
 from inferstack.guard.metrics import GuardMetrics
 from inferstack.guard.pii import PiiDetector
 from inferstack.guard.service import GuardService
 from inferstack.guard_config import PATTERN_ENTITIES, SECRET, GuardConfig
 from inferstack.models.classifier import EntityRecognizer
 from inferstack.models.guard_text import ensure_text_classifier
-from loadtest.bench_gateway import pct
+from loadtest.bench_classify import latency_ms
 
 MESSAGE = ("Hi, I'm Maria Gonzalez from Madrid. My email is maria.gonzalez@example.com and my phone is "
            "+44 20 7946 0958. " + "Please help me understand the billing statement I received last month; "
@@ -32,16 +32,6 @@ TEMPLATES = ("Note from {PERSON}: please call {PHONE_NUMBER} or write {EMAIL_ADD
              "The VPN host {IP_ADDRESS} rejects me; my colleague {PERSON} sees the same.",
              "{PERSON} here, reach me at {EMAIL_ADDRESS} or {PHONE_NUMBER}.",
              "ssn on file: {US_SSN}, name {PERSON}")  # fmt: skip
-
-
-def timed(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]
-    fn()
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def pii_set(n: int, seed: int = 11) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -69,12 +59,12 @@ def pii_quality(detector: PiiDetector, rows: list[tuple[str, list[tuple[str, str
     for text, gold in rows:
         found = detector.analyze(text, [*PATTERN_ENTITIES, "PERSON", "LOCATION", SECRET], 0.6)
         spans = [(f.start, f.end) for f in found]
-        for _, value in gold:
+        for entity, value in gold:
             s = text.index(value)
             hit = any(a < s + len(value) and b > s for a, b in spans)
             tp, fn = tp + hit, fn + (not hit)
             if not hit:
-                missed[_] = missed.get(_, 0) + 1
+                missed[entity] = missed.get(entity, 0) + 1
         gold_spans = [(text.index(v), text.index(v) + len(v)) for _, v in gold]
         fp += sum(1 for a, b in spans if not any(a < e and b > s for s, e in gold_spans))
     return {"recall": round(tp / (tp + fn), 3), "precision": round(tp / max(1, tp + fp), 3),
@@ -83,21 +73,21 @@ def pii_quality(detector: PiiDetector, rows: list[tuple[str, list[tuple[str, str
 
 def main() -> None:
     argparse.ArgumentParser(description=__doc__).parse_args()
-    cache = CacheLayout(Path("~/.cache/inferstack").expanduser())
+    cache = CacheLayout(Settings().cache_dir)
     cache.apply_to_process()
-    scorer = ensure_text_classifier(cache.models / "guard-text").score
+    scorer = ensure_text_classifier(cache.guard_text).score
     ner = EntityRecognizer.load(cache.trained("ner"))
     rows = pii_set(300)
     print(f"message: {len(MESSAGE.split())} words")
     for kind in ("bert", "none"):
-        detector = PiiDetector.build(kind, ner, cache.models / "spacy-blank-en")
+        detector = PiiDetector.build(kind, ner, cache.spacy_blank)
         guard = GuardService(GuardConfig(), detector, scorer, GuardMetrics(CollectorRegistry()))
-        ms = timed(lambda g=guard: g.scan_sync(MESSAGE, "input", "anonymous"), 60)  # type: ignore[misc]
-        print(f"input guard ner={kind}: p50 {pct(ms, 0.5):.1f} ms  p99 {pct(ms, 0.99):.1f} ms")
+        scan = latency_ms(lambda g=guard: g.scan_sync(MESSAGE, "input", "anonymous"), 60)  # type: ignore[misc]
+        print(f"input guard ner={kind}: p50 {scan['p50_ms']:.1f} ms  p99 {scan['p99_ms']:.1f} ms")
         print(f"  pii quality ner={kind}: {pii_quality(detector, rows)}")
         if kind == "none":
-            text_ms = timed(lambda g=guard: g._text(MESSAGE, "default", g.config.policies["default"]), 60)  # type: ignore[misc]
-            print(f"  text checks (classifier + Guardrails): p50 {pct(text_ms, 0.5):.2f} ms")
+            text = latency_ms(lambda g=guard: g._text(MESSAGE, "default", g.config.policies["default"]), 60)  # type: ignore[misc]
+            print(f"  text checks (classifier + Guardrails): p50 {text['p50_ms']:.2f} ms")
             output = guard.output_filter("anonymous", None)
             stream = output.stream()
             answer = MESSAGE * 3
@@ -106,9 +96,9 @@ def main() -> None:
                 t = time.perf_counter()
                 stream.feed(answer[i : i + 4])
                 per_chunk.append((time.perf_counter() - t) * 1000)
-            print(
-                f"stream output guard per 4-char chunk: p50 {pct(per_chunk, 0.5):.3f} ms  p99 {pct(per_chunk, 0.99):.3f} ms"
-            )
+            per_chunk.sort()
+            print(f"stream output guard per 4-char chunk: p50 {per_chunk[len(per_chunk) // 2]:.3f} ms  "
+                  f"p99 {per_chunk[int(0.99 * (len(per_chunk) - 1))]:.3f} ms")  # fmt: skip
         guard.close()
 
 

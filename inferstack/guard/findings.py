@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 
@@ -18,10 +18,12 @@ class Finding:
         return {"type": self.type, "start": self.start, "end": self.end, "score": round(self.score, 4)}
 
 
-def without_overlaps(findings: Iterable[Finding]) -> list[Finding]:
-    """Keep the strongest of overlapping spans (score, then length); result sorted by start."""
+def without_overlaps(
+    findings: Iterable[Finding], priority: Callable[[Finding], int] = lambda f: 0
+) -> list[Finding]:
+    """Keep the strongest of overlapping spans (priority, score, then length); sorted by start."""
     kept: list[Finding] = []
-    for f in sorted(findings, key=lambda f: (-f.score, f.start - f.end, f.start)):
+    for f in sorted(findings, key=lambda f: (-priority(f), -f.score, f.start - f.end, f.start)):
         if all(f.end <= k.start or f.start >= k.end for k in kept):
             kept.append(f)
     return sorted(kept, key=lambda f: f.start)

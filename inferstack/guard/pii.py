@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -155,7 +155,7 @@ def blank_spacy(folder: Path) -> Path:
 
 
 class PiiDetector:
-    """Presidio analysis over the chosen recognisers; `analyze_patterns` skips the NLP engine
+    """Presidio analysis over the chosen recognisers; `pattern_detector` skips the NLP engine
     and the NER for the streaming output guard."""
 
     def __init__(self, analyzer: AnalyzerEngine, patterns: Sequence[EntityRecognizer], ner: str) -> None:
@@ -194,21 +194,24 @@ class PiiDetector:
         results = self.analyzer.analyze(text, language="en", entities=wanted, score_threshold=PATTERN_FLOOR)
         return _findings(r for r in results if r.entity_type not in NER_ENTITIES or r.score >= threshold)
 
-    def analyze_patterns(self, text: str, entities: Sequence[str]) -> list[Finding]:
-        """Pattern recognisers only (no NLP pass): cheap enough for every streamed chunk."""
-        wanted = list(entities)
-        results: list[RecognizerResult] = []
-        for recognizer in self.patterns:
-            asked = [e for e in recognizer.supported_entities if e in wanted]
-            if asked:
-                results += recognizer.analyze(text, asked, None)  # type: ignore[arg-type]
-        return _findings(r for r in results if r.score >= PATTERN_FLOOR)
+    def pattern_detector(self, entities: Sequence[str]) -> Callable[[str], list[Finding]]:
+        """Pattern recognisers only (no NLP pass), cheap enough for every streamed chunk. Which
+        recogniser looks for which entity is settled here once, not per chunk."""
+        plan = [
+            (r, asked) for r in self.patterns if (asked := [e for e in r.supported_entities if e in entities])
+        ]
+
+        def detect(text: str) -> list[Finding]:
+            results = [x for r, asked in plan for x in r.analyze(text, asked, None)]  # type: ignore[arg-type]
+            return _findings(x for x in results if x.score >= PATTERN_FLOOR)
+
+        return detect
+
+
+# Patterns outrank the NER on overlaps (an e-mail's local part is not a PERSON); SECRET wins all.
+_PRIORITY = {SECRET: 2, "PERSON": 0, "LOCATION": 0}
 
 
 def _findings(results: Any) -> list[Finding]:
-    # Patterns outrank the NER on overlaps (an e-mail's local part is not a PERSON).
-    rank = {SECRET: 2.0, "PERSON": 0.0, "LOCATION": 0.0}
-    found = [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
-    ranked = without_overlaps(Finding(f.type, f.start, f.end, f.score + rank.get(f.type, 1.0)) for f in found)
-    best = {(f.type, f.start, f.end): f.score for f in found}
-    return [Finding(f.type, f.start, f.end, best[(f.type, f.start, f.end)]) for f in ranked]
+    found = (Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results)
+    return without_overlaps(found, priority=lambda f: _PRIORITY.get(f.type, 1))

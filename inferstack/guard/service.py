@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class GuardService:
         self.scorer = scorer
         self.metrics = metrics
         self.redactor = Redactor()
+        self.detect_output = pii.pattern_detector([*PATTERN_ENTITIES, SECRET])
         self.text_guards = {
             name: build_text_guard(scorer, p.injection.threshold, p.toxicity.threshold)
             for name, p in config.policies.items()
@@ -136,9 +138,8 @@ class GuardService:
         name, policy = self._policy(tenant)
         if direction == "output":
             output = self.output_filter(tenant, None)
-            findings = self.pii.analyze_patterns(text, [*PATTERN_ENTITIES, SECRET]) if output.detect else []
-            redacted = output.apply(text, findings)
-            return ScanResult(False, [], findings, redacted)
+            findings = output.detect(text) if output.detect else []
+            return ScanResult(False, [], list(findings), output.apply(text, findings))
         findings = self._pii(text, policy)
         if text_checks:
             findings += self._text(text, name, policy)
@@ -181,19 +182,17 @@ class GuardService:
     def output_filter(self, tenant: str, pseudonyms: Pseudonyms | None) -> OutputFilter:
         _, policy = self._policy(tenant)
         out = policy.output
-        entities = [*PATTERN_ENTITIES, SECRET]
-        detect = (lambda text: self.pii.analyze_patterns(text, entities)) if out.pii != "off" else None
         return OutputFilter(
-            detect if out.pii == "redact" else None, out.links, self.config.link_allowlist,
-            out.toxicity == "redact", pseudonyms, self.config.stream_window_chars,
+            self.detect_output if out.pii != "off" else None, out.pii == "redact", out.links,
+            self.config.link_allowlist, out.toxicity == "redact", pseudonyms, self.config.stream_window_chars,
         )  # fmt: skip
 
     def record_output(self, output: OutputFilter) -> dict[str, int]:
-        found = dict(sorted({t: output.found.count(t) for t in output.found}.items()))
-        for kind, n in found.items():
-            self.metrics.findings.labels(kind, "redact", "output").inc(n)
+        for (kind, action), n in Counter(output.found).items():
+            self.metrics.findings.labels(kind, action, "output").inc(n)
+        found = dict(sorted(Counter(kind for kind, _ in output.found).items()))
         if found:
-            audit.info("guard direction=output action=redact findings=%s", _fmt(found))
+            audit.info("guard direction=output findings=%s", _fmt(found))
         return found
 
     async def screen_chunks(self, texts: Sequence[str], tenant: str) -> list[bool]:

@@ -34,6 +34,7 @@ class OutputFilter:
     def __init__(
         self,
         detect: Detect | None,
+        mask_pii: bool,
         link_mode: str,
         allowlist: Sequence[str],
         toxic: bool,
@@ -41,31 +42,34 @@ class OutputFilter:
         window: int,
     ) -> None:
         self.detect = detect
+        self.mask_pii = mask_pii
         self.link_mode = link_mode
         self.allowlist = tuple(d.lower().lstrip(".") for d in allowlist)
         self.toxic = toxic
         self.pseudonyms = pseudonyms if pseudonyms else None
         self.window = window
-        self.found: list[str] = []  # finding types (never values), for the audit line and metrics
+        # (finding type, action): never values; for the audit line, the metrics and the response
+        self.found: list[tuple[str, str]] = []
 
     def apply(self, text: str, findings: Sequence[Finding] | None = None) -> str:
         if findings is None:
             findings = self.detect(text) if self.detect else ()
         for f in sorted(findings, key=lambda f: f.start, reverse=True):
-            text = text[: f.start] + f"<{f.type}>" + text[f.end :]
-            self.found.append(f.type)
+            if self.mask_pii:
+                text = text[: f.start] + f"<{f.type}>" + text[f.end :]
+            self.found.append((f.type, "redact" if self.mask_pii else "log"))
         if self.link_mode != "off":
             text = LINK.sub(self._link, text)
         if self.toxic:
             text, n = TOXIC_TERMS.subn(TOXIC_REMOVED, text)
-            self.found += ["TOXIC"] * n
+            self.found += [("TOXIC", "redact")] * n
         return self.pseudonyms.restore(text) if self.pseudonyms else text
 
     def _link(self, match: re.Match[str]) -> str:
         host = (urlsplit(match.group(2)).hostname or "").lower()
         if any(host == d or host.endswith("." + d) for d in self.allowlist):
             return match.group()
-        self.found.append("LINK")
+        self.found.append(("LINK", self.link_mode))
         if self.link_mode == "drop":
             return ""
         if match.group(1):  # markdown link or image: keep the text, lose the target

@@ -90,13 +90,13 @@ def evaluate(classifier: TextClassifier, examples: list[Example], threshold: flo
     benign = [e for e in examples if e.label == "benign"]
     attacks = [e for e in examples if e.label in ("injection", "jailbreak")]
     toxic = [e for e in examples if e.label == "toxic"]
+    scores = {e.text: classifier.score(e.text) for e in examples}  # each text scored once
 
     def attack(e: Example) -> bool:
-        s = classifier.score(e.text)
-        return s.injection + s.jailbreak >= threshold
+        return scores[e.text].injection + scores[e.text].jailbreak >= threshold
 
     def is_toxic(e: Example) -> bool:
-        return classifier.score(e.text).toxic >= threshold
+        return scores[e.text].toxic >= threshold
 
     return {
         "attack_recall": sum(map(attack, attacks)) / max(1, len(attacks)),

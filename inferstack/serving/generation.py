@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import orjson
@@ -41,12 +42,8 @@ def inferstack_object(
 
 def last_user_text(request: ChatCompletionRequest) -> str | None:
     for message in reversed(request.messages):
-        if message.role != "user":
-            continue
-        if isinstance(message.content, str):
-            return message.content
-        parts = [p.get("text") for p in message.content or [] if p.get("type") == "text"]
-        return " ".join(p for p in parts if isinstance(p, str)) or None
+        if message.role == "user":
+            return " ".join(message.texts()) or None
     return None
 
 
@@ -140,13 +137,7 @@ class GenerationService:
         grounding = Grounding()
         if retrieve and self.retrieval is not None and isinstance(request, ChatCompletionRequest):
             budget = self._context_budget(request, features.prompt_tokens)
-            screen = None
-            if guarded is not None:
-                guard = guarded.guard
-
-                async def screen(texts: list[str]) -> list[bool]:
-                    return await guard.screen_chunks(texts, tenant)
-
+            screen = partial(guarded.guard.screen_chunks, tenant=tenant) if guarded is not None else None
             grounding = await ground(self.retrieval, request, query, intent, tenant, budget, screen)
             if guarded is not None:
                 guarded.chunks_dropped = grounding.info.get("screened_out", 0)

@@ -20,15 +20,7 @@ def _user_texts(request: Request) -> list[str]:
     if isinstance(request, CompletionRequest):
         prompt = request.prompt
         return [prompt] if isinstance(prompt, str) else [p for p in prompt if isinstance(p, str)]
-    texts: list[str] = []
-    for message in request.messages:
-        if message.role != "user":
-            continue
-        if isinstance(message.content, str):
-            texts.append(message.content)
-        else:
-            texts += [p["text"] for p in message.content or [] if isinstance(p.get("text"), str)]
-    return texts
+    return [text for message in request.messages if message.role == "user" for text in message.texts()]
 
 
 def _with_texts(request: Request, texts: list[str]) -> Request:
@@ -41,15 +33,7 @@ def _with_texts(request: Request, texts: list[str]) -> Request:
             else [next(replacements) if isinstance(p, str) else p for p in request.prompt]
         )
         return request.model_copy(update={"prompt": prompt})
-    messages = []
-    for message in request.messages:
-        if message.role == "user" and isinstance(message.content, str):
-            message = message.model_copy(update={"content": next(replacements)})
-        elif message.role == "user" and isinstance(message.content, list):
-            parts = [{**p, "text": next(replacements)} if isinstance(p.get("text"), str) else p
-                     for p in message.content]  # fmt: skip
-            message = message.model_copy(update={"content": parts})
-        messages.append(message)
+    messages = [m.with_texts(replacements) if m.role == "user" else m for m in request.messages]
     return request.model_copy(update={"messages": messages})
 
 

@@ -6,6 +6,7 @@ kept (`extra="allow"`) and passed through to the backend untouched.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -49,6 +50,23 @@ class ChatMessage(BaseModel):
         if self.role == "tool" and not self.tool_call_id:
             raise ParamError("tool_call_id", "a tool message needs `tool_call_id`")
         return self
+
+    def texts(self) -> list[str]:
+        """The message's text: the string content, or its `text` parts in order."""
+        if isinstance(self.content, str):
+            return [self.content]
+        return [p["text"] for p in self.content or [] if _is_text_part(p)]
+
+    def with_texts(self, texts: Iterator[str]) -> ChatMessage:
+        """A copy whose texts (in the order of `texts()`) are the next ones from `texts`."""
+        if isinstance(self.content, str):
+            return self.model_copy(update={"content": next(texts)})
+        parts = [{**p, "text": next(texts)} if _is_text_part(p) else p for p in self.content or []]
+        return self.model_copy(update={"content": parts})
+
+
+def _is_text_part(part: dict[str, Any]) -> bool:
+    return part.get("type") == "text" and isinstance(part.get("text"), str)
 
 
 class StreamOptions(BaseModel):

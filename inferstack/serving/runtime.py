@@ -156,9 +156,9 @@ def _build_guard(
     from inferstack.guard.pii import PiiDetector
     from inferstack.models.guard_text import ensure_text_classifier
 
-    scorer = ensure_text_classifier(cache.models / "guard-text").score
+    scorer = ensure_text_classifier(cache.guard_text).score
     ner = classifier.ner if classifier is not None and cfg.ner in ("auto", "bert") else None
-    pii = PiiDetector.build(cfg.ner, ner, cache.models / "spacy-blank-en")
+    pii = PiiDetector.build(cfg.ner, ner, cache.spacy_blank)
     return GuardService(cfg, pii, scorer, metrics.guard)
 
 

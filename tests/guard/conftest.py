@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from inferstack.cache import CacheLayout
+from inferstack.config import Settings
 from inferstack.guard.metrics import GuardMetrics
 from inferstack.guard.pii import PiiDetector
 from inferstack.guard.service import GuardService
@@ -17,29 +17,25 @@ from inferstack.models.guard_text import ensure_text_classifier
 
 @pytest.fixture(scope="session")
 def cache() -> CacheLayout:
-    layout = CacheLayout(
-        Path(__import__("os").environ.get("INFERSTACK_CACHE", "~/.cache/inferstack")).expanduser()
-    )
+    layout = CacheLayout(Settings().cache_dir)
     layout.apply_to_process()
     return layout
 
 
 @pytest.fixture(scope="session")
 def patterns_only(cache: CacheLayout) -> PiiDetector:
-    return PiiDetector.build("none", None, cache.models / "spacy-blank-en")
+    return PiiDetector.build("none", None, cache.spacy_blank)
 
 
 @pytest.fixture(scope="session")
 def with_ner(cache: CacheLayout) -> PiiDetector:
     """Presidio with the project's trained BERT NER (`make models` trains it)."""
-    return PiiDetector.build(
-        "bert", EntityRecognizer.load(cache.trained("ner")), cache.models / "spacy-blank-en"
-    )
+    return PiiDetector.build("bert", EntityRecognizer.load(cache.trained("ner")), cache.spacy_blank)
 
 
 @pytest.fixture(scope="session")
 def scorer(cache: CacheLayout):  # type: ignore[no-untyped-def]
-    return ensure_text_classifier(cache.models / "guard-text").score
+    return ensure_text_classifier(cache.guard_text).score
 
 
 def make_guard(pii: PiiDetector, scorer, config: GuardConfig | None = None) -> GuardService:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ TEXT = f"Sure, write to {EMAIL} and we will answer."
 
 def output(pii: PiiDetector, **kw) -> OutputFilter:  # type: ignore[no-untyped-def]
     args = {
+        "mask_pii": True,
         "link_mode": "rewrite",
         "allowlist": ("example.org",),
         "toxic": True,
@@ -22,7 +23,7 @@ def output(pii: PiiDetector, **kw) -> OutputFilter:  # type: ignore[no-untyped-d
         "window": 48,
     }
     args.update(kw)
-    return OutputFilter(lambda t: pii.analyze_patterns(t, [*PATTERN_ENTITIES, SECRET]), **args)  # type: ignore[arg-type]
+    return OutputFilter(pii.pattern_detector([*PATTERN_ENTITIES, SECRET]), **args)  # type: ignore[arg-type]
 
 
 def split_email(parts: int) -> list[list[str]]:

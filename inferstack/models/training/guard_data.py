@@ -61,25 +61,24 @@ FILES = ("the node_modules folder", "all .log files", "a file I already committe
 T = Callable[[random.Random], str]
 
 
-def _c(rng: random.Random, options: tuple[str, ...]) -> str:
-    return rng.choice(options)
+Slots = dict[str, tuple[str, ...]]
 
 
-def _override(rng: random.Random) -> dict[str, str]:
-    return {"verb": _c(rng, VERBS), "target": _c(rng, TARGETS), "payload": _c(rng, PAYLOADS),
-            "doc": _c(rng, DOC), "doc2": _c(rng, DOC), "domain": _c(rng, DOMAINS), "topic": _c(rng, TOPICS)}  # fmt: skip
+def _family(slots: Slots) -> Callable[[str], T]:
+    """Templates of one family: each `{slot}` drawn from its options, in the dict's order."""
+
+    def template(text: str) -> T:
+        def make(rng: random.Random) -> str:
+            filled = text.format(**{name: rng.choice(options) for name, options in slots.items()})
+            return filled[0].upper() + filled[1:]
+
+        return make
+
+    return template
 
 
-def _fill(template: str, slots: Callable[[random.Random], dict[str, str]]) -> T:
-    def make(rng: random.Random) -> str:
-        text = template.format(**slots(rng))
-        return text[0].upper() + text[1:]
-
-    return make
-
-
-def _o(template: str) -> T:
-    return _fill(template, _override)
+_o = _family({"verb": VERBS, "target": TARGETS, "payload": PAYLOADS, "doc": DOC, "doc2": DOC,
+              "domain": DOMAINS, "topic": TOPICS})  # fmt: skip
 
 
 INJECTION: list[T] = [
@@ -153,11 +152,7 @@ def _zero_width(rng: random.Random) -> str:
 INJECTION += [_b64, _leet, _spaced, _zero_width]
 
 
-def _jb(template: str) -> T:
-    def slots(rng: random.Random) -> dict[str, str]:
-        return {"persona": _c(rng, PERSONAS), "harm": _c(rng, HARMS)}
-
-    return _fill(template, slots)
+_jb = _family({"persona": PERSONAS, "harm": HARMS})
 
 
 JAILBREAK: list[T] = [
@@ -208,11 +203,7 @@ JAILBREAK: list[T] = [
 ]
 
 
-def _tx(template: str) -> T:
-    def slots(rng: random.Random) -> dict[str, str]:
-        return {"insult": _c(rng, INSULTS), "city": _c(rng, CITIES)}
-
-    return _fill(template, slots)
+_tx = _family({"insult": INSULTS, "city": CITIES})
 
 
 TOXIC: list[T] = [
@@ -231,12 +222,7 @@ TOXIC: list[T] = [
 ]
 
 
-def _bn(template: str) -> T:
-    def slots(rng: random.Random) -> dict[str, str]:
-        return {"topic": _c(rng, TOPICS), "city": _c(rng, CITIES), "dish": _c(rng, DISHES),
-                "file": _c(rng, FILES), "doc": _c(rng, DOC), "doc2": _c(rng, DOC)}  # fmt: skip
-
-    return _fill(template, slots)
+_bn = _family({"topic": TOPICS, "city": CITIES, "dish": DISHES, "file": FILES, "doc": DOC, "doc2": DOC})
 
 
 BENIGN: list[T] = [
