@@ -139,8 +139,6 @@ class GenerationService:
             budget = self._context_budget(request, features.prompt_tokens)
             screen = partial(guarded.guard.screen_chunks, tenant=tenant) if guarded is not None else None
             grounding = await ground(self.retrieval, request, query, intent, tenant, budget, screen)
-            if guarded is not None:
-                guarded.chunks_dropped = grounding.info.get("screened_out", 0)
             if grounding.tokens:
                 features = replace(features, prompt_tokens=features.prompt_tokens + grounding.tokens)
         return Prepared(self.router.decide(request.model, features, tenant), intent, grounding)

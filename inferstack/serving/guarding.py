@@ -45,7 +45,6 @@ class GuardedCall:
     tenant: str
     summary: dict[str, Any]
     pseudonyms: Any = None
-    chunks_dropped: int = 0
     _filters: list[OutputFilter] = field(default_factory=list)
     _buffers: dict[int, StreamBuffer] = field(default_factory=dict)
 
@@ -97,11 +96,8 @@ class GuardedCall:
         for output in self._filters:
             for kind, n in self.guard.record_output(output).items():
                 found[kind] = found.get(kind, 0) + n
-        return {
-            **self.summary,
-            "output": {"findings": found},
-            "retrieved_chunks_dropped": self.chunks_dropped,
-        }
+        # Screened-out retrieved chunks are reported once, in `retrieval.screened_out`.
+        return {**self.summary, "output": {"findings": found}}
 
 
 async def guard_request(guard: GuardService, request: Request, tenant: str) -> tuple[Request, GuardedCall]:
