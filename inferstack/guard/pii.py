@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import phonenumbers
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, Pattern, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -57,6 +57,53 @@ def windows(text: str, size: int = NER_WINDOW_CHARS) -> list[tuple[int, str]]:
     return out
 
 
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?\n]*")
+# Capitalised only because they open a sentence: such a sentence has no name to look for.
+_STARTERS = frozenset((
+    "a", "about", "after", "also", "an", "and", "any", "are", "as", "at", "be", "because", "before",
+    "but", "by", "can", "could", "dear", "did", "do", "does", "for", "from", "good", "hello", "hey",
+    "hi", "how", "i", "i'd", "i'll", "i'm", "i've", "if", "in", "is", "it", "it's", "just", "let",
+    "let's", "many", "may", "maybe", "my", "no", "not", "now", "of", "ok", "okay", "on", "once", "one",
+    "or", "our", "please", "regards", "since", "so", "some", "sorry", "sure", "thank", "thanks", "that",
+    "the", "their", "then", "there", "these", "they", "this", "those", "to", "today", "tomorrow", "try",
+    "we", "we're", "well", "what", "when", "where", "which", "while", "who", "why", "will", "with",
+    "would", "yes", "yesterday", "you", "you're", "your",
+))  # fmt: skip
+
+
+_PRONOUN_I = frozenset(("i", "i'm", "i'd", "i'll", "i've"))
+
+
+def _may_name(sentence: str) -> bool:
+    """Could the sentence hold a name or a place? A capitalised word past the first, a first word
+    that is not a common sentence opener, or letters without case (CJK, Hangul)."""
+    words = sentence.split()
+    if not words:
+        return False
+    if any(w[0].isupper() and w.strip("\"'([,:;!?.").lower() not in _PRONOUN_I for w in words[1:]):
+        return True
+    first = words[0].strip("\"'([,:;!?.").lower()
+    if words[0][:1].isupper() and first not in _STARTERS:
+        return True
+    return any(c.isalpha() and c.lower() == c.upper() for c in sentence)
+
+
+def name_windows(text: str, size: int = NER_WINDOW_CHARS) -> list[tuple[int, str]]:
+    """(offset, piece) slices of the text that may hold names: adjacent candidate sentences
+    merged up to `size` characters. The NER's cost grows with its input; most of a long
+    message is sentences with no capitalised word past the first, which it never needs to read."""
+    out: list[tuple[int, str]] = []
+    for match in _SENTENCE.finditer(text):
+        if not _may_name(match.group()):
+            continue
+        start, end = match.span()
+        if out and out[-1][0] + len(out[-1][1]) == start and end - out[-1][0] <= size:
+            out[-1] = (out[-1][0], text[out[-1][0] : end])
+        else:
+            out += [(start + offset, piece) for offset, piece in windows(match.group(), size)]
+    return out
+
+
 class BertNerRecognizer(EntityRecognizer):
     """PERSON/LOCATION from the project's fine-tuned MiniLM NER, plugged into Presidio."""
 
@@ -70,7 +117,9 @@ class BertNerRecognizer(EntityRecognizer):
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        pieces = windows(text)
+        pieces = name_windows(text)
+        if not pieces:
+            return []
         results = []
         for (offset, _), found in zip(pieces, self.ner.predict([p for _, p in pieces]), strict=True):
             for entity in found:
@@ -90,7 +139,11 @@ class PhoneRecognizer(EntityRecognizer):
     once per region over the whole text (~0.85 ms per region per 200 tokens); this finds
     phone-shaped candidates with one regex and validates only those, per region."""
 
-    CANDIDATE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().\-/]{5,20}\d(?!\w)")
+    CANDIDATE = re.compile(
+        r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().\-/]{5,20}\d(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?!\w)"
+    )
+    EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,6}$")
+    GROUPED = re.compile(r"\d[\s.\-/)]+\(?\d+[\s.\-/]+\d")  # at least three digit groups
 
     NOT_PHONE = re.compile(
         r"^(?:\d{3}-\d{2}-\d{4}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})$"
@@ -109,9 +162,13 @@ class PhoneRecognizer(EntityRecognizer):
         results = []
         for match in self.CANDIDATE.finditer(text):
             candidate = match.group().rstrip()
-            if not 7 <= sum(c.isdigit() for c in candidate) <= 15 or self.NOT_PHONE.match(candidate):
+            number = self.EXTENSION.sub("", candidate)
+            digits = sum(c.isdigit() for c in number)
+            if not 7 <= digits <= 15 or self.NOT_PHONE.match(number):
                 continue  # E.164 has at most 15 digits; SSN and date shapes belong elsewhere
-            score = self._score(candidate)
+            if number.isdigit() and digits < 10:
+                continue  # a short bare number is an order or ticket id far more often than a phone
+            score = self._score(number)
             if score:
                 results.append(
                     RecognizerResult("PHONE_NUMBER", match.start(), match.start() + len(candidate), score)
@@ -128,14 +185,32 @@ class PhoneRecognizer(EntityRecognizer):
                 continue
             if phonenumbers.is_valid_number(parsed):
                 return 0.75 if international else 0.6
+        # Unassigned ranges are still someone's typed phone number when written like one: a
+        # country code, or three digit groups, with a plausible length.
+        if international or self.GROUPED.search(candidate):
+            try:
+                if phonenumbers.is_possible_number(
+                    phonenumbers.parse(number, None if international else "US")
+                ):
+                    return 0.55
+            except phonenumbers.NumberParseException:
+                return 0.0
         return 0.0
+
+
+# Presidio's card pattern predates Mastercard's 2-series (2221-2720); Luhn still decides.
+MASTERCARD_2_SERIES = Pattern(
+    "Mastercard 2-series (weak)",
+    r"\b2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)[- ]?\d{4}[- ]?\d{4}[- ]?\d{4}\b",
+    0.3,
+)
 
 
 def pattern_recognizers() -> list[EntityRecognizer]:
     return [
         EmailRecognizer(),
         PhoneRecognizer(),
-        CreditCardRecognizer(),
+        CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, MASTERCARD_2_SERIES]),
         IbanRecognizer(),
         UsSsnRecognizer(),
         IpRecognizer(),

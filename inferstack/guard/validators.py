@@ -25,8 +25,13 @@ def build_text_guard(scorer: Scorer, injection_threshold: float, toxic_threshold
     """A Guardrails `Guard` whose validators report findings in the validation summaries."""
     import warnings
 
+    from guardrails.settings import settings
+
     # Validation runs on the guard's worker thread, which has no event loop by design.
     warnings.filterwarnings("ignore", message="Could not obtain an event loop", category=UserWarning)
+    # Guardrails opens ~10 OpenTelemetry spans per validation and puts the validated value in
+    # their attributes: a few ms per call, and prompt text in traces. Ours never wants either.
+    settings.disable_tracing = True
     from guardrails import Guard, OnFailAction
     from guardrails.validators import (
         FailResult,

@@ -16,6 +16,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from inferstack.models.onnx_head import OnnxLogits, ensure_onnx
+
 MAX_LEN = 256
 _EDGE = frozenset(" \t\r\n,;:()[]{}<>|-\u2013\u2014\"'?!")
 
@@ -40,14 +42,23 @@ class _FineTuned:
 
     auto_model: Any = None  # the transformers Auto* class that loads the head
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, model: Any) -> None:
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, model: Any, onnx: OnnxLogits | None = None
+    ) -> None:
         self.tokenizer = tokenizer
         self.model = model.eval()
+        self.onnx = onnx
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
 
     @classmethod
-    def load(cls, folder: Path) -> Self:
-        return cls(AutoTokenizer.from_pretrained(str(folder)), cls.auto_model.from_pretrained(str(folder)))
+    def load(cls, folder: Path, *, onnx: bool = True) -> Self:
+        """The trained head; served by ONNX Runtime unless `onnx=False` (PyTorch)."""
+        model = cls.auto_model.from_pretrained(str(folder))
+        runtime = OnnxLogits(ensure_onnx(folder, cls.auto_model), torch.get_num_threads()) if onnx else None
+        return cls(AutoTokenizer.from_pretrained(str(folder)), model, runtime)
+
+    def _logits(self, enc: Any) -> torch.Tensor:
+        return self.onnx(enc) if self.onnx is not None else self.model(**enc).logits
 
 
 class IntentClassifier(_FineTuned):
@@ -64,7 +75,7 @@ class IntentClassifier(_FineTuned):
                 max_length=MAX_LEN,
                 return_tensors="pt",
             )
-            probs = self.model(**enc).logits.softmax(-1)
+            probs = self._logits(enc).softmax(-1)
             scores, ids = probs.max(-1)
             out += [Intent(self.labels[int(j)], round(float(s), 4)) for s, j in zip(scores, ids, strict=True)]
         return out
@@ -85,7 +96,7 @@ class EntityRecognizer(_FineTuned):
                 return_offsets_mapping=True,
             )  # fmt: skip
             offsets = enc.pop("offset_mapping").tolist()
-            probs = self.model(**enc).logits.softmax(-1)
+            probs = self._logits(enc).softmax(-1)
             scores, ids = probs.max(-1)
             for row, text in enumerate(chunk):
                 words = enc.word_ids(row)

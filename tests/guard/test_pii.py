@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inferstack.guard.pii import PiiDetector, windows
+from inferstack.guard.pii import PiiDetector, name_windows, windows
 from inferstack.guard_config import PII_ENTITIES, SECRET
 
 ALL = [*PII_ENTITIES, SECRET]
@@ -18,6 +18,9 @@ ALL = [*PII_ENTITIES, SECRET]
         ("my cell is (415) 555-2671", "PHONE_NUMBER", "(415) 555-2671"),
         ("ruf an: +49 30 901820", "PHONE_NUMBER", "+49 30 901820"),
         ("numéro +33 1 42 68 53 00 merci", "PHONE_NUMBER", "+33 1 42 68 53 00"),
+        ("office 001-241-509-4668x523, ask for me", "PHONE_NUMBER", "001-241-509-4668x523"),
+        ("call +1-474-543-1148 ext. 54 today", "PHONE_NUMBER", "+1-474-543-1148 ext. 54"),
+        ("mc 2221 0000 0000 0009 works", "CREDIT_CARD", "2221 0000 0000 0009"),
         ("visa 4111 1111 1111 1111 exp 12/29", "CREDIT_CARD", "4111 1111 1111 1111"),
         ("amex 378282246310005 please", "CREDIT_CARD", "378282246310005"),
         ("mastercard 5555-5555-5555-4444", "CREDIT_CARD", "5555-5555-5555-4444"),
@@ -47,6 +50,7 @@ def test_pattern_entities_found(patterns_only: PiiDetector, text: str, entity: s
         "IBAN DE00 3704 0044 0532 0130 00 is invalid",
         "the password field is required",
         "see https://example.com/docs for details",
+        "ticket 12345678 is still open",
     ],
 )
 def test_negatives_find_nothing(patterns_only: PiiDetector, text: str) -> None:
@@ -82,3 +86,12 @@ def test_long_text_is_read_in_windows(with_ner: PiiDetector) -> None:
     assert len(windows(text)) > 1
     found = {text[f.start : f.end] for f in with_ner.analyze(text, ALL, 0.6)}
     assert "Maria Gonzalez" in found
+
+
+def test_ner_reads_only_sentences_that_may_hold_names() -> None:
+    filler = "Please help me understand the bill I received last month. "
+    text = "Hi, I'm Maria Gonzalez from Madrid. " + filler * 5 + "Say hi to 김민준."
+    pieces = [piece for _, piece in name_windows(text)]
+    assert pieces == ["Hi, I'm Maria Gonzalez from Madrid.", " Say hi to 김민준."]
+    assert all(text[o : o + len(p)] == p for o, p in name_windows(text))
+    assert name_windows(filler * 3) == []

@@ -16,7 +16,10 @@ from faker import Faker
 NER_LABELS = ("PERSON", "LOCATION", "ORGANIZATION")
 
 TRAIN_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_BR", "nl_NL", "pl_PL", "tr_TR",
-                 "sv_SE", "en_IN", "ja_JP", "zh_CN", "vi_VN", "cs_CZ")  # fmt: skip
+                 "sv_SE", "en_IN", "ja_JP", "zh_CN", "vi_VN", "cs_CZ",
+                 # more scripts and naming cultures, none of them a held-out locale
+                 "da_DK", "hr_HR", "sk_SK", "lt_LT", "sl_SI", "az_AZ", "de_AT", "es_CO", "es_AR", "ru_RU",
+                 "el_GR", "he_IL", "zh_TW", "ka_GE", "th_TH", "yo_NG", "zu_ZA", "sw", "hi_IN")  # fmt: skip
 HELDOUT_LOCALES = ("en_US", "fr_FR", "de_DE", "es_MX", "fi_FI", "ro_RO", "hu_HU", "id_ID", "ko_KR", "pt_PT")
 
 TRAIN_TEMPLATES = (
@@ -61,6 +64,21 @@ TRAIN_TEMPLATES = (
     "{ORGANIZATION} opened a new store in {LOCATION} last Friday.",
     "Can {ORGANIZATION} send the parts to {LOCATION} by Tuesday?",
     "Reference: {ORGANIZATION} / {PERSON} / {LOCATION}",
+    # Forms, payments and logistics: names after a role word, between numbers and codes.
+    "Beneficiary: {PERSON}",
+    "Transfer approved for {PERSON} ({ORGANIZATION}), branch {LOCATION}.",
+    "Order 88213 for {PERSON} shipped to {LOCATION}.",
+    "Passenger {PERSON}, seat 14C, flying to {LOCATION}",
+    "Please add {PERSON} (my wife) to the booking.",
+    "Patient {PERSON}, born in {LOCATION}",
+    "Assignee: {PERSON} | Team: {ORGANIZATION}",
+    "Hi {PERSON}, your order from {ORGANIZATION} is on its way to {LOCATION}.",
+    "Driver {PERSON} called from {LOCATION} about pickup 7731.",
+    "Reviewer {PERSON} approved the change; deployed in {LOCATION}.",
+    "Tenant: {PERSON}; property in {LOCATION}",
+    "Wire from {PERSON} to {PERSON} flagged by {ORGANIZATION}.",
+    "Paid by {PERSON} on 12/03 via {ORGANIZATION}, ref 55-201.",
+    "cc: {PERSON}, {PERSON}",
 )
 
 HELDOUT_TEMPLATES = (
@@ -145,7 +163,7 @@ def generate(templates: Sequence[str], locales: Sequence[str], n: int, seed: int
     return rows
 
 
-def training_set(n: int = 2000, seed: int = 5) -> list[NerExample]:
+def training_set(n: int = 5000, seed: int = 5) -> list[NerExample]:
     return generate(TRAIN_TEMPLATES, TRAIN_LOCALES, n, seed)
 
 

@@ -57,7 +57,7 @@ def test_intent_unsafe_recall(intent_scores: dict[str, Any]) -> None:
     assert intent_scores["per_label"]["unsafe_request"]["recall"] >= 0.97, intent_scores
 
 
-@pytest.mark.xfail(strict=False, reason="measured PERSON F1 0.73, LOCATION F1 0.81 (exact); target 0.90")
+@pytest.mark.xfail(strict=False, reason="measured PERSON F1 0.815, LOCATION F1 0.844 (exact); target 0.90")
 def test_ner_person_location_f1(ner_scores: dict[str, Any]) -> None:
     assert ner_scores["PERSON"]["f1"] >= 0.90, ner_scores
     assert ner_scores["LOCATION"]["f1"] >= 0.90, ner_scores
