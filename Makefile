@@ -13,7 +13,7 @@ DEPS_STAMP := $(VENV)/.stamp-deps
 help:
 	@echo "make run    - set up, then serve the gateway + local vLLM on 127.0.0.1:8000"
 	@echo "make test   - set up, then lint, type-check and run the whole test suite"
-	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router), tables into README"
+	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router, retrieval, guard), tables into README"
 	@echo "make loadtest - Locust on the local stack (HOST=url to target another), SLO gate"
 
 $(PY):
@@ -53,6 +53,7 @@ bench: models
 	$(PY) -m loadtest.bench_classify --readme README.md
 	$(PY) -m loadtest.bench_router --readme README.md
 	$(PY) -m loadtest.bench_retrieval --readme README.md
+	$(PY) -m loadtest.bench_guard --readme README.md
 	$(PY) -m loadtest.bench_summary --readme README.md
 
 # Locust against the local stack (or HOST=http://...), CSV + HTML into reports/, then the SLO gate.

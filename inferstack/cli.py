@@ -150,7 +150,7 @@ def _train(settings: Settings, kinds: Sequence[str], *, force: bool = False) -> 
     for result in ensure_trained(CacheLayout(settings.cache_dir).ensure(), kinds, force=force):
         metrics = result.card.get("heldout_metrics", {})
         if result.kind == "reranker":
-            summary = f"{result.card['train_pairs']} man-page pairs"
+            summary = f"{result.card['train_groups']} man-page query groups"
         elif result.kind == "intent":
             summary = f"held-out accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}"
         else:

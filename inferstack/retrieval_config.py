@@ -26,9 +26,13 @@ class RetrievalConfig(BaseModel):
     )
     candidates: int = Field(default=20, ge=1, le=200, description="fused candidates the reranker sees")
     top_k: int = Field(default=5, ge=1, le=50, description="chunks put into a chat prompt at most")
-    # Off by default: the cross-encoder trained here lowered nDCG@10 on held-out man pages
-    # (README, Retrieval) and costs ~1 s per 20 candidates on 2 cores.
-    rerank: bool = False
+    rerank: bool = True
+    rerank_retrieval_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="weight of the fused retrieval score beside the reranker's "
+        "(both standardised per query); 0 = the reranker's order alone",
+    )
     timeout_s: float = Field(
         default=2.0, gt=0, description="store deadline; beyond it the chat answers without"
     )

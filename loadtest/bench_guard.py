@@ -1,13 +1,20 @@
 # ruff: noqa: E501
 """Guard benchmark: input-guard latency on a ~200-token message (BERT NER vs patterns only),
 stream output guard cost per chunk, and PII recall/precision on Faker text from locales and
-templates the NER never trained on. `python -m loadtest.bench_guard`"""
+templates the NER never trained on.
+
+    python -m loadtest.bench_guard [--readme README.md] [--out reports/bench-guard.json]
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
+from functools import partial
+from pathlib import Path
+from typing import Any
 
 from faker import Faker
 from prometheus_client import CollectorRegistry
@@ -21,6 +28,9 @@ from inferstack.guard_config import PATTERN_ENTITIES, SECRET, GuardConfig
 from inferstack.models.classifier import EntityRecognizer
 from inferstack.models.guard_text import ensure_text_classifier
 from loadtest.bench_classify import latency_ms
+from loadtest.report import publish
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MESSAGE = ("Hi, I'm Maria Gonzalez from Madrid. My email is maria.gonzalez@example.com and my phone is "
            "+44 20 7946 0958. " + "Please help me understand the billing statement I received last month; "
@@ -71,25 +81,24 @@ def pii_quality(detector: PiiDetector, rows: list[tuple[str, list[tuple[str, str
             "entities": tp + fn, "missed": missed}  # fmt: skip
 
 
-def main() -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args()
+def measure() -> dict[str, object]:
     cache = CacheLayout(Settings().cache_dir)
     cache.apply_to_process()
     scorer = ensure_text_classifier(cache.guard_text).score
     ner = EntityRecognizer.load(cache.trained("ner"))
     rows = pii_set(300)
-    print(f"message: {len(MESSAGE.split())} words")
+    results: dict[str, object] = {"machine": f"{os.cpu_count()} cores", "message_words": len(MESSAGE.split())}
     for kind in ("bert", "none"):
         detector = PiiDetector.build(kind, ner, cache.spacy_blank)
         guard = GuardService(GuardConfig(), detector, scorer, GuardMetrics(CollectorRegistry()))
-        scan = latency_ms(lambda g=guard: g.scan_sync(MESSAGE, "input", "anonymous"), 200)  # type: ignore[misc]
-        print(f"input guard ner={kind}: p50 {scan['p50_ms']:.1f} ms  p99 {scan['p99_ms']:.1f} ms")
-        print(f"  pii quality ner={kind}: {pii_quality(detector, rows)}")
+        policy = guard.config.policies["default"]
+        results[f"input_guard_ner_{kind}"] = latency_ms(
+            partial(guard.scan_sync, MESSAGE, "input", "anonymous")
+        )
+        results[f"pii_ner_{kind}"] = pii_quality(detector, rows)
         if kind == "none":
-            text = latency_ms(lambda g=guard: g._text(MESSAGE, "default", g.config.policies["default"]), 200)  # type: ignore[misc]
-            print(f"  text checks (classifier + Guardrails): p50 {text['p50_ms']:.2f} ms")
-            output = guard.output_filter("anonymous", None)
-            stream = output.stream()
+            results["text_checks"] = latency_ms(partial(guard._text, MESSAGE, "default", policy))
+            stream = guard.output_filter("anonymous", None).stream()
             answer = MESSAGE * 3
             per_chunk = []
             for i in range(0, len(answer), 4):
@@ -97,9 +106,38 @@ def main() -> None:
                 stream.feed(answer[i : i + 4])
                 per_chunk.append((time.perf_counter() - t) * 1000)
             per_chunk.sort()
-            print(f"stream output guard per 4-char chunk: p50 {per_chunk[len(per_chunk) // 2]:.3f} ms  "
-                  f"p99 {per_chunk[int(0.99 * (len(per_chunk) - 1))]:.3f} ms")  # fmt: skip
+            results["stream_chunk"] = {"p50_ms": per_chunk[len(per_chunk) // 2],
+                                       "p99_ms": per_chunk[int(0.99 * (len(per_chunk) - 1))]}  # fmt: skip
         guard.close()
+    return results
+
+
+def table(r: dict[str, Any]) -> str:
+    full, patterns = r["input_guard_ner_bert"], r["input_guard_ner_none"]
+    text, chunk = r["text_checks"], r["stream_chunk"]
+    pii, pii_patterns = r["pii_ner_bert"], r["pii_ner_none"]
+    return "\n".join([
+        f"Machine: {r['machine']}. Command: `make bench` (`loadtest/bench_guard.py`); 200 scans each; "
+        f"PII quality on 300 Faker messages (11 locales, templates the NER never trained on, {pii['entities']} entities).",
+        "",
+        "| measurement | result | target |",
+        "|---|---|---|",
+        f"| full input guard (PII with BERT NER + injection + toxicity), {r['message_words']}-word message | p50 {full['p50_ms']:.1f} ms, p99 {full['p99_ms']:.1f} ms | p50 ≤ 15 ms, p99 ≤ 40 ms |",
+        f"| input guard, pattern PII only (`guard.ner: none`) | p50 {patterns['p50_ms']:.1f} ms, p99 {patterns['p99_ms']:.1f} ms | — |",
+        f"| injection + toxicity checks (classifier + Guardrails) | p50 {text['p50_ms']:.1f} ms | — |",
+        f"| stream output guard, per 4-char chunk | p50 {chunk['p50_ms']:.2f} ms, p99 {chunk['p99_ms']:.2f} ms | p50 ≤ 1 ms |",
+        f"| PII recall / precision, BERT NER | {pii['recall']:.3f} / {pii['precision']:.3f} (missed: {pii['missed']}) | ≥ 0.95 / ≥ 0.90 |",
+        f"| PII recall / precision, patterns only | {pii_patterns['recall']:.3f} / {pii_patterns['precision']:.3f} | — |",
+    ])  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", type=Path)
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench-guard.json")
+    args = parser.parse_args()
+    results = measure()
+    publish(results, args.out, table(results), args.readme, "guard")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from typing import Any
 from loadtest.report import update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("gateway", "classify", "router", "retrieval")
+PARTS = ("gateway", "classify", "router", "retrieval", "guard")
 
 
 def _load(reports: Path) -> dict[str, Any]:
@@ -105,7 +105,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             value = q[variant]["ndcg@10"]
             out.append((f"retrieval nDCG@10, {variant} (man pages)", f"{value:.3f}",
                         f"best single retriever {best:.3f}", f"{value / best:.2f}x"))  # fmt: skip
-    out.append(("guard", "not built yet (issue 3)", "—", "—"))
+    if gd := results.get("guard"):
+        full, chunk, pii = gd["input_guard_ner_bert"], gd["stream_chunk"], gd["pii_ner_bert"]
+        out.append(("full input guard, 143-word message", f"p50 {full['p50_ms']:.1f} ms", "target 15 ms",
+                    f"{full['p50_ms'] / 15:.2f}x target"))  # fmt: skip
+        out.append(("stream output guard, per chunk", f"p50 {chunk['p50_ms']:.2f} ms", "target 1 ms",
+                    f"{chunk['p50_ms']:.2f}x target"))  # fmt: skip
+        out.append(("PII recall (Faker, held-out templates)", f"{pii['recall']:.3f}", "target 0.95",
+                    f"{pii['recall'] / 0.95:.2f}x target"))  # fmt: skip
     return out
 
 
@@ -120,7 +127,8 @@ def main() -> None:
     (args.reports / "bench.json").write_text(json.dumps({"machine": machine, **results}, indent=2))
     table = "\n".join(
         [
-            f"Machine: {machine}, no GPU. Command: `make bench` (all parts, one run); "
+            f"Machine: {machine}, no GPU. Command: `make bench` (each part's latest run; every "
+            f"ratio compares numbers from the same run of its part); "
             f"merged into `reports/bench.json`.",
             "",
             "| benchmark | result | baseline (same run) | ratio |",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
 import torch
 from transformers import (
     AutoModelForSequenceClassification,
@@ -16,7 +17,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from inferstack.models.onnx_head import OnnxLogits, ensure_onnx
+from inferstack.models.onnx_head import OnnxLogits, ensure_int8
 
 MAX_LEN = 256
 _EDGE = frozenset(" \t\r\n,;:()[]{}<>|-\u2013\u2014\"'?!")
@@ -52,13 +53,23 @@ class _FineTuned:
 
     @classmethod
     def load(cls, folder: Path, *, onnx: bool = True) -> Self:
-        """The trained head; served by ONNX Runtime unless `onnx=False` (PyTorch)."""
+        """The trained head; served by ONNX Runtime with int8 weights unless `onnx=False`
+        (PyTorch, float32)."""
         model = cls.auto_model.from_pretrained(str(folder))
-        runtime = OnnxLogits(ensure_onnx(folder, cls.auto_model), torch.get_num_threads()) if onnx else None
+        runtime = OnnxLogits(ensure_int8(folder, cls.auto_model), torch.get_num_threads()) if onnx else None
         return cls(AutoTokenizer.from_pretrained(str(folder)), model, runtime)
 
-    def _logits(self, enc: Any) -> torch.Tensor:
-        return self.onnx(enc) if self.onnx is not None else self.model(**enc).logits
+    def _logits(self, enc: Any) -> np.ndarray:
+        return self.onnx(enc) if self.onnx is not None else self.model(**enc).logits.numpy()
+
+    def _best(self, enc: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Probability and id of the best class per row (per token for the NER). In NumPy: a
+        torch op right after an ONNX Runtime run waited for cores its workers were still
+        spinning on (~3 ms per op on 2 cores)."""
+        logits = self._logits(enc)
+        exp = np.exp(logits - logits.max(-1, keepdims=True))
+        probs = exp / exp.sum(-1, keepdims=True)
+        return probs.max(-1), probs.argmax(-1)
 
 
 class IntentClassifier(_FineTuned):
@@ -75,8 +86,7 @@ class IntentClassifier(_FineTuned):
                 max_length=MAX_LEN,
                 return_tensors="pt",
             )
-            probs = self._logits(enc).softmax(-1)
-            scores, ids = probs.max(-1)
+            scores, ids = self._best(enc)
             out += [Intent(self.labels[int(j)], round(float(s), 4)) for s, j in zip(scores, ids, strict=True)]
         return out
 
@@ -96,8 +106,7 @@ class EntityRecognizer(_FineTuned):
                 return_offsets_mapping=True,
             )  # fmt: skip
             offsets = enc.pop("offset_mapping").tolist()
-            probs = self._logits(enc).softmax(-1)
-            scores, ids = probs.max(-1)
+            scores, ids = self._best(enc)
             for row, text in enumerate(chunk):
                 words = enc.word_ids(row)
                 out.append(self._decode(text, offsets[row], words, ids[row].tolist(), scores[row].tolist()))

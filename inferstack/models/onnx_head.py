@@ -1,4 +1,4 @@
-"""ONNX Runtime for the fine-tuned MiniLM heads (intent, NER).
+"""ONNX Runtime for the fine-tuned MiniLM heads (intent, NER, the reranker).
 
 On this 2-core box ONNX Runtime runs the NER over a 12-token sentence in ~2.7 ms against ~9.5 ms
 for eager PyTorch, with the same logits (max |difference| 2e-6); the guard's PII pass and
@@ -14,32 +14,58 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 log = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
 WEIGHTS_FILE = "model.safetensors"
 
 
-def ensure_onnx(folder: Path, auto_model: Any) -> Path:
-    """`folder/model.onnx`, exported from the weights when missing or older than them."""
+def _fresh(target: Path, source: Path) -> bool:
+    return target.exists() and target.stat().st_mtime >= source.stat().st_mtime
+
+
+def ensure_onnx(folder: Path, auto_model: Any, *, pairs: bool = False) -> Path:
+    """`folder/model.onnx`, exported from the weights when missing or older than them. `pairs`:
+    the head reads text pairs (a cross-encoder), so the graph takes token_type_ids too."""
     target = folder / ONNX_FILE
-    if target.exists() and target.stat().st_mtime >= (folder / WEIGHTS_FILE).stat().st_mtime:
+    if _fresh(target, folder / WEIGHTS_FILE):
         return target
     # Eager attention exports to plain MatMul/Softmax nodes that ONNX Runtime fuses.
     model = auto_model.from_pretrained(str(folder), attn_implementation="eager").eval()
     ids = torch.ones(1, 8, dtype=torch.long)
+    inputs = (ids, torch.ones_like(ids), *((torch.zeros_like(ids),) if pairs else ()))
+    names = ["input_ids", "attention_mask", "token_type_ids"][: len(inputs)]
     axes = {0: "batch", 1: "tokens"}
     partial = folder / f".{ONNX_FILE}.{os.getpid()}"  # written aside, renamed into place
     with warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (ids, torch.ones_like(ids)), str(partial), input_names=["input_ids", "attention_mask"],
-            output_names=["logits"], opset_version=17, dynamo=False,
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}},
+            model, inputs, str(partial), input_names=names, output_names=["logits"], opset_version=17,
+            dynamo=False, dynamic_axes={**{name: axes for name in names}, "logits": {0: "batch"}},
         )  # fmt: skip
     partial.replace(target)
     log.info("exported %s", target)
+    return target
+
+
+def ensure_int8(folder: Path, auto_model: Any, *, pairs: bool = False) -> Path:
+    """`folder/model.int8.onnx`: the exported graph with int8 weights, one scale per output
+    channel (dynamic quantisation). For the reranker on 2 cores this halves the cost of 20
+    candidates (269 -> 123 ms) at the same held-out nDCG; one scale per tensor did not keep the
+    ranking (score correlation 0.78), and ONNX Runtime's BERT graph fusions were slower here."""
+    source = ensure_onnx(folder, auto_model, pairs=pairs)
+    target = folder / INT8_FILE
+    if _fresh(target, source):
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    partial = folder / f".{INT8_FILE}.{os.getpid()}"
+    quantize_dynamic(str(source), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+    partial.replace(target)
+    log.info("quantised %s", target)
     return target
 
 
@@ -53,7 +79,9 @@ class OnnxLogits:
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def __call__(self, enc: Any) -> torch.Tensor:
-        feed = {"input_ids": enc["input_ids"].numpy(), "attention_mask": enc["attention_mask"].numpy()}
-        return torch.from_numpy(self.session.run(["logits"], feed)[0])
+    def __call__(self, enc: Any) -> np.ndarray:
+        feed = {name: enc[name].numpy() for name in self.inputs}
+        logits: np.ndarray = self.session.run(["logits"], feed)[0]
+        return logits

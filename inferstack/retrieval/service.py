@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -38,7 +39,7 @@ class DocumentIn:
 @dataclass(frozen=True)
 class Retrieved:
     hit: Hit
-    score: float  # reranker probability when reranked, else the fused score
+    score: float  # the blended score when reranked (see blend), else the fused score
 
 
 @dataclass(frozen=True)
@@ -49,23 +50,37 @@ class Context:
 
 
 class Reranker:
-    """The cross-encoder trained here (`inferstack train reranker`), on its own thread."""
+    """The cross-encoder trained here (`inferstack train reranker`), served by ONNX Runtime with
+    int8 weights on its own thread. Scores are logits: only their order within one query means
+    anything."""
 
-    def __init__(self, model: Any) -> None:
-        self._model = model
+    def __init__(self, tokenizer: Any, logits: Callable[[Any], Any], max_length: int) -> None:
+        self._tokenizer = tokenizer
+        self._logits = logits
+        self._max_length = max_length
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerank")
 
     @classmethod
-    def load(cls, folder: Path, max_length: int = 128) -> Reranker:
-        from sentence_transformers import CrossEncoder
+    def load(cls, folder: Path) -> Reranker:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        return cls(CrossEncoder(str(folder), num_labels=1, max_length=max_length, device="cpu"))
+        from inferstack.models.onnx_head import OnnxLogits, ensure_int8
+        from inferstack.models.training.trainer import read_card
+
+        onnx = ensure_int8(folder, AutoModelForSequenceClassification, pairs=True)
+        max_length = int((read_card(folder) or {}).get("max_length", 128))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        return cls(tokenizer, OnnxLogits(onnx, torch.get_num_threads()), max_length)
 
     def score_sync(self, query: str, texts: Sequence[str]) -> list[float]:
         if not texts:
             return []
-        scores = self._model.predict([(query, t) for t in texts], batch_size=32, show_progress_bar=False)
-        return [float(s) for s in scores]
+        enc = self._tokenizer(
+            [query] * len(texts), list(texts), truncation="longest_first", max_length=self._max_length,
+            padding=True, return_tensors="pt",
+        )  # fmt: skip
+        return [float(s) for s in self._logits(enc)[:, 0]]
 
     async def score(self, query: str, texts: Sequence[str]) -> list[float]:
         loop = asyncio.get_running_loop()
@@ -73,6 +88,19 @@ class Reranker:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def blend(retrieval: Sequence[float], rerank: Sequence[float], retrieval_weight: float) -> list[float]:
+    """Reranker and retrieval scores standardised within the candidate list and added, the
+    retrieval side weighted: the reranker corrects the fused order instead of replacing it."""
+    pairs = zip(_standardise(retrieval), _standardise(rerank), strict=True)
+    return [r + retrieval_weight * f for f, r in pairs]
+
+
+def _standardise(values: Sequence[float]) -> list[float]:
+    mean = sum(values) / len(values)
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return [(v - mean) / spread if spread > 1e-9 else 0.0 for v in values]
 
 
 def chunk_id(collection: str, tenant: str, document_id: str, index: int, content_hash: str) -> str:
@@ -102,6 +130,8 @@ class RetrievalService:
                 partial(self.store.replace_documents, collection, tenant, ids, stored, vectors)
             )
             total += len(stored)
+        if documents:
+            await self.store.run(partial(self.store.seal, collection))
         return len(documents), total
 
     def _chunks(self, collection: str, tenant: str, documents: Sequence[DocumentIn]) -> list[StoredChunk]:
@@ -139,7 +169,8 @@ class RetrievalService:
         if not use_reranker or not hits:
             return [Retrieved(h, h.score) for h in hits[:top_k]]
         assert self.reranker is not None
-        scores = await self.reranker.score(query, [h.text for h in hits])
+        rerank_scores = await self.reranker.score(query, [h.text for h in hits])
+        scores = blend([h.score for h in hits], rerank_scores, cfg.rerank_retrieval_weight)
         ranked = sorted(zip(hits, scores, strict=True), key=lambda pair: -pair[1])
         return [Retrieved(h, s) for h, s in ranked[:top_k]]
 

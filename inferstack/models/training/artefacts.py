@@ -38,8 +38,8 @@ def ensure_trained(
     )
 
     trainers = {"intent": train_intent, "ner": train_ner, "reranker": train_reranker}
-    # One pass over ~3k pairs: the reranker's budget is minutes, not the classifiers' epochs.
-    configs = {"reranker": TrainConfig(epochs=1, lr=7e-5)}
+    # One pass over ~1.2k groups of 4: the reranker's budget is minutes, not the classifiers' epochs.
+    configs = {"reranker": TrainConfig(epochs=1, lr=2e-4)}
     results = []
     for kind in kinds:
         config = configs.get(kind, TrainConfig())

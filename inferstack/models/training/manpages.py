@@ -84,11 +84,14 @@ GENERATED_FAMILIES = ("gcloud",)
 
 
 def load_pages(
-    root: Path = MAN_ROOT, limit: int | None = None, exclude: tuple[str, ...] = GENERATED_FAMILIES
+    root: Path = MAN_ROOT,
+    limit: int | None = None,
+    exclude: tuple[str, ...] = GENERATED_FAMILIES,
+    sections: tuple[str, ...] = SECTIONS,
 ) -> list[ManPage]:
     """English pages with a usable NAME and DESCRIPTION, sorted by name (deterministic)."""
     pages = []
-    for section in SECTIONS:
+    for section in sections:
         for path in sorted((root / section).glob("*.gz")):
             if exclude and path.name.startswith(exclude):
                 continue

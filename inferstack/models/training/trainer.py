@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -34,6 +34,8 @@ from inferstack.models.training.metrics import intent_metrics, ner_metrics
 
 CARD = "model_card.json"
 MAX_LEN = 64
+
+F = TypeVar("F")  # one training feature: a tokenised example or a group of them
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,10 @@ def _fit(
 
 
 def _batches(
-    features: list[dict[str, Any]], collate: Callable[[list[dict[str, Any]]], Any], batch_size: int
+    features: list[F], collate: Callable[[list[F]], Any], batch_size: int
 ) -> Callable[[random.Random], list[dict[str, torch.Tensor]]]:
-    """Pre-tokenised features, shuffled per epoch and padded per batch by a transformers collator."""
+    """Pre-tokenised features (one example, or a group of them), shuffled per epoch and padded
+    per batch by a transformers collator."""
 
     def make(rng: random.Random) -> list[dict[str, torch.Tensor]]:
         order = list(range(len(features)))

@@ -11,7 +11,7 @@ from inferstack.cache import CacheLayout
 from inferstack.config import Settings
 from inferstack.models.training import manpages
 from inferstack.models.training.artefacts import ensure_trained
-from inferstack.models.training.reranker import passage, training_pairs
+from inferstack.models.training.reranker import GROUP, passage, training_groups
 from inferstack.retrieval.service import Reranker
 
 ROFF = r""".\" comment
@@ -48,18 +48,25 @@ def test_pages_without_a_description_are_skipped() -> None:
     assert manpages.parse(".SH NAME\nfoo \\- does foo things here\n.SH SYNOPSIS\nfoo\n") is None
 
 
-def test_training_pairs_have_a_positive_a_hard_and_a_random_negative() -> None:
+def test_training_groups_hold_the_positive_first_then_hard_and_random_negatives() -> None:
     pages = [
-        manpages.ManPage(f"p{i}.1", f"summary number {i} words", f"description {i} " * 50) for i in range(30)
+        manpages.ManPage(f"p{i}.1", f"summary number {i} words", " ".join(f"w{i}x{k}" for k in range(80)))
+        for i in range(30)
     ]
+    # Page 1 is a near-copy of page 0 (same text, another name): never a negative for page 0.
+    pages[1] = manpages.ManPage("p1.1", "summary number 1 words", pages[0].description)
     rng = np.random.default_rng(0)
-    vectors = {p: rng.normal(size=8) for p in [passage(x) for x in pages] + [x.summary for x in pages]}
-    rows = training_pairs(pages, lambda texts: np.stack([vectors[t] for t in texts]), seed=1)
-    assert len(rows) == 3 * len(pages)
-    for i, page in enumerate(pages):
-        positive, hard, rand = rows[3 * i : 3 * i + 3]
-        assert positive == (page.summary, passage(page), 1.0)
-        assert hard[2] == rand[2] == 0.0 and passage(page) not in (hard[1], rand[1])
+    vectors = {t: rng.normal(size=8) for t in [passage(x) for x in pages] + [x.summary for x in pages]}
+    # Page 1 is also the most similar page to page 0's query.
+    vectors[passage(pages[1])] = vectors[pages[0].summary]
+    groups = training_groups(pages, lambda texts: np.stack([vectors[t] for t in texts]), seed=1)
+    assert len(groups) == len(pages)
+    for page, group in zip(pages, groups, strict=True):
+        assert len(group) == GROUP and all(q == page.summary for q, _ in group)
+        positive, *negatives = (p for _, p in group)
+        assert set(positive.split()) <= set(page.description.split())  # a window of the page
+        assert passage(page) not in negatives
+    assert passage(pages[1]) not in [p for _, p in groups[0][1:]]
 
 
 @pytest.fixture(scope="module")
