@@ -7,6 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+def is_server_uri(uri: str) -> bool:
+    """A Milvus server; anything else is a Milvus Lite file."""
+    return uri.startswith(("http://", "https://"))
+
+
 class RetrievalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,7 +50,7 @@ class RetrievalConfig(BaseModel):
     @model_validator(mode="after")
     def _checks(self) -> RetrievalConfig:
         uri = self.milvus_uri
-        if uri and not (uri.startswith(("http://", "https://")) or uri.endswith(".db")):
+        if uri and not (is_server_uri(uri) or uri.endswith(".db")):
             raise ValueError("milvus_uri: use '' (embedded), a path ending in .db, or an http(s):// URL")
         if self.chunk_overlap >= self.chunk_tokens:
             raise ValueError("chunk_overlap must be smaller than chunk_tokens")

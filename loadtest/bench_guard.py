@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import time
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,7 @@ from inferstack.guard_config import PATTERN_ENTITIES, SECRET, GuardConfig
 from inferstack.models.classifier import EntityRecognizer
 from inferstack.models.guard_text import ensure_text_classifier
 from loadtest.bench_classify import latency_ms
+from loadtest.bench_gateway import pct
 from loadtest.report import publish
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,9 +107,7 @@ def measure() -> dict[str, object]:
                 t = time.perf_counter()
                 stream.feed(answer[i : i + 4])
                 per_chunk.append((time.perf_counter() - t) * 1000)
-            per_chunk.sort()
-            results["stream_chunk"] = {"p50_ms": per_chunk[len(per_chunk) // 2],
-                                       "p99_ms": per_chunk[int(0.99 * (len(per_chunk) - 1))]}  # fmt: skip
+            results["stream_chunk"] = {"p50_ms": statistics.median(per_chunk), "p99_ms": pct(per_chunk, 0.99)}
         guard.close()
     return results
 

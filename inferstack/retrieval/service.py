@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from inferstack.models.embeddings import Embedder
-from inferstack.retrieval.chunker import chunk_document
+from inferstack.retrieval.chunker import chunk_document, jaccard, word_set
 from inferstack.retrieval.store import Hit, MilvusStore, SearchMode, StoredChunk
 from inferstack.retrieval_config import RetrievalConfig
 
@@ -180,8 +179,8 @@ class RetrievalService:
         shingles: list[set[str]] = []
         used = self.embedder.count_tokens(_PROMPT_HEAD)
         for item in results:
-            words = set(re.findall(r"\w+", item.hit.text.lower()))
-            if any(_jaccard(words, other) >= self.config.near_duplicate for other in shingles):
+            words = word_set(item.hit.text)
+            if any(jaccard(words, other) >= self.config.near_duplicate for other in shingles):
                 continue
             cost = self.embedder.count_tokens(item.hit.text) + 8
             if used + cost > budget_tokens:
@@ -202,7 +201,3 @@ class RetrievalService:
         if self.reranker is not None:
             self.reranker.close()
         self.store.close()
-
-
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0

@@ -19,6 +19,8 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from inferstack.retrieval_config import is_server_uri
+
 T = TypeVar("T")
 SearchMode = Literal["dense", "bm25", "hybrid"]
 COLLECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -173,7 +175,7 @@ class MilvusStore:
         1.5 s per hybrid query over ~8k growing rows, ~20 ms once sealed), so an ingest ends by
         flushing them into an indexed segment. A Milvus server seals and indexes on its own, and
         frequent flushes there are discouraged."""
-        if not self.uri.startswith(("http://", "https://")):
+        if not is_server_uri(self.uri):
             self._client.flush(collection)
 
     def delete_document(self, collection: str, tenant: str, document_id: str) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import re
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +24,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from inferstack.models.training import manpages
 from inferstack.models.training.trainer import TrainConfig, _batches, _finish, _fit, set_seed
+from inferstack.retrieval.chunker import jaccard, word_set
 
 RERANK_MAX_LEN = 96  # 128 scored the same on held-out pages and costs 40 % more per rerank
 PASSAGE_WORDS = 70
@@ -37,26 +37,18 @@ def passage(page: manpages.ManPage, start: int = 0) -> str:
     return " ".join(page.description.split()[start : start + PASSAGE_WORDS])
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"\w+", text.lower()))
-
-
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
 def training_groups(pages: list[manpages.ManPage], encode: Any, seed: int) -> list[list[tuple[str, str]]]:
     """Per page: [(query, positive), (query, hard negative) x2, (query, random negative)]. The
     positive is the opening window two times in three, else a later window (later chunks of a
     page are relevant too)."""
     rng = random.Random(seed)
     passages = [passage(p) for p in pages]
-    words = [_words(p) for p in passages]
+    words = [word_set(p) for p in passages]
     queries = [p.summary for p in pages]
     similarity = np.asarray(encode(queries)) @ np.asarray(encode(passages)).T
 
     def negative(i: int, j: int) -> bool:
-        return j != i and queries[j] != queries[i] and _jaccard(words[i], words[j]) <= NEAR_COPY
+        return j != i and queries[j] != queries[i] and jaccard(words[i], words[j]) <= NEAR_COPY
 
     groups = []
     for i, query in enumerate(queries):
