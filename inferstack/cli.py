@@ -267,7 +267,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"error: no .md/.txt/.html/.pdf files under {args.paths}", file=sys.stderr)
         return 1
     cache = CacheLayout(settings.cache_dir).ensure()
-    embedder = Embedder.load(settings.embeddings.name, settings.embeddings.package)
+    embedder = Embedder.from_config(settings.embeddings, cache)
     store = MilvusStore(milvus_uri(settings, cache), embedder.dimensions)
     service = RetrievalService(store, embedder, None, settings.retrieval)
     base = Path.cwd().resolve()

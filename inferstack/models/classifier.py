@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Self
 import numpy as np
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     AutoTokenizer,
@@ -21,6 +23,10 @@ from inferstack.models.onnx_head import OnnxLogits, ensure_int8
 
 MAX_LEN = 256
 _EDGE = frozenset(" \t\r\n,;:()[]{}<>|-\u2013\u2014\"'?!")
+
+
+def _labels(config: Any) -> list[str]:
+    return [config.id2label[i] for i in range(config.num_labels)]
 
 
 @dataclass(frozen=True)
@@ -39,28 +45,33 @@ class Entity:
 
 
 class _FineTuned:
-    """A fine-tuned MiniLM and its tokenizer; `labels` are the head's classes in id order."""
+    """A fine-tuned MiniLM head: its tokenizer, its classes in id order and a function from a
+    tokenizer batch to logits (ONNX Runtime when served, the PyTorch module in training)."""
 
     auto_model: Any = None  # the transformers Auto* class that loads the head
 
     def __init__(
-        self, tokenizer: PreTrainedTokenizerBase, model: Any, onnx: OnnxLogits | None = None
+        self, tokenizer: PreTrainedTokenizerBase, labels: list[str], logits: Callable[[Any], np.ndarray]
     ) -> None:
         self.tokenizer = tokenizer
-        self.model = model.eval()
-        self.onnx = onnx
-        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.labels = labels
+        self._logits = logits
+
+    @classmethod
+    def from_model(cls, tokenizer: PreTrainedTokenizerBase, model: Any) -> Self:
+        """Around a PyTorch head (float32), as training evaluates it."""
+        model.eval()
+        return cls(tokenizer, _labels(model.config), lambda enc: model(**enc).logits.numpy())
 
     @classmethod
     def load(cls, folder: Path, *, onnx: bool = True) -> Self:
         """The trained head; served by ONNX Runtime with int8 weights unless `onnx=False`
-        (PyTorch, float32)."""
-        model = cls.auto_model.from_pretrained(str(folder))
-        runtime = OnnxLogits(ensure_int8(folder, cls.auto_model), torch.get_num_threads()) if onnx else None
-        return cls(AutoTokenizer.from_pretrained(str(folder)), model, runtime)
-
-    def _logits(self, enc: Any) -> np.ndarray:
-        return self.onnx(enc) if self.onnx is not None else self.model(**enc).logits.numpy()
+        (PyTorch, float32). The ONNX path never loads the PyTorch weights (~90 MB per head)."""
+        tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        if not onnx:
+            return cls.from_model(tokenizer, cls.auto_model.from_pretrained(str(folder)))
+        runtime = OnnxLogits(ensure_int8(folder, cls.auto_model), torch.get_num_threads())
+        return cls(tokenizer, _labels(AutoConfig.from_pretrained(str(folder))), runtime)
 
     def _best(self, enc: Any) -> tuple[np.ndarray, np.ndarray]:
         """Probability and id of the best class per row (per token for the NER). In NumPy: a

@@ -219,8 +219,7 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     )
     embedder = None
     if settings.embeddings.enabled:
-        cfg = settings.embeddings
-        embedder = await asyncio.to_thread(Embedder.load, cfg.name, cfg.package)
+        embedder = await asyncio.to_thread(Embedder.from_config, settings.embeddings, cache)
     classifier = await _load_classifier(settings, cache)
     in_chat = classifier if settings.classifier.in_chat else None
     retrieval = await _load_retrieval(settings, cache, embedder)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from inferstack.models.classifier import EntityRecognizer
@@ -12,9 +10,7 @@ TAGS = ["O", "B-PERSON", "I-PERSON", "B-LOCATION", "I-LOCATION"]
 
 
 def recognizer() -> EntityRecognizer:
-    config = SimpleNamespace(id2label=dict(enumerate(TAGS)), num_labels=len(TAGS))
-    model = SimpleNamespace(config=config, eval=lambda: SimpleNamespace(config=config))
-    return EntityRecognizer(tokenizer=None, model=model)  # type: ignore[arg-type]
+    return EntityRecognizer(tokenizer=None, labels=TAGS, logits=lambda enc: enc)  # type: ignore[arg-type]
 
 
 TEXT = "I am Ana Lima from Porto"

@@ -5,6 +5,7 @@ import itertools
 import pytest
 
 from inferstack.retrieval.chunker import (
+    WordMemoCounter,
     approx_tokens,
     chunk_document,
     html_sections,
@@ -95,3 +96,23 @@ def test_one_giant_word_still_terminates() -> None:
 def test_overlap_must_be_below_budget() -> None:
     with pytest.raises(ValueError):
         chunk_document("text", "txt", "", max_tokens=20, overlap_tokens=20)
+
+
+def test_word_memo_counts_like_the_tokenizer_and_cuts_the_same_chunks() -> None:
+    from transformers import AutoTokenizer
+
+    from inferstack.config import Settings
+    from inferstack.models.embeddings import minilm_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path(Settings().embeddings.package)))
+
+    def count(text: str) -> int:
+        return len(tokenizer(text)["input_ids"])
+
+    memo = WordMemoCounter(count)
+    texts = ["", "ls - list directory contents", "Don't re-use tokens: naïve café, 3.14159!\n\nx" * 5, MD]
+    assert [memo(t) for t in texts] == [count(t) for t in texts]
+    text = MD + " ".join(f"Sentence {i}, with words like reconfiguration." for i in range(200))
+    direct = chunk_document(text, "md", "Doc", max_tokens=60, overlap_tokens=10, count=count)
+    memoised = chunk_document(text, "md", "Doc", max_tokens=60, overlap_tokens=10, count=memo)
+    assert [c.text for c in memoised] == [c.text for c in direct] and len(direct) > 10

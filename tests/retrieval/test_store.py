@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from inferstack.cache import CacheLayout
 from inferstack.config import Settings
 from inferstack.models.embeddings import Embedder
-from inferstack.retrieval.service import DocumentIn, RetrievalService
-from inferstack.retrieval.store import MilvusStore
+from inferstack.retrieval.service import INGEST_BATCH, DocumentIn, RetrievalService
+from inferstack.retrieval.store import MilvusStore, StoreError
 from inferstack.retrieval_config import RetrievalConfig
 
 FIXTURE = json.loads((Path(__file__).with_name("fixture_kb.json")).read_text())
@@ -21,7 +23,7 @@ FIXTURE = json.loads((Path(__file__).with_name("fixture_kb.json")).read_text())
 @pytest.fixture(scope="module")
 def embedder() -> Iterator[Embedder]:
     settings = Settings()
-    loaded = Embedder.load(settings.embeddings.name, settings.embeddings.package)
+    loaded = Embedder.from_config(settings.embeddings, CacheLayout(settings.cache_dir).ensure())
     yield loaded
     loaded.close()
 
@@ -69,6 +71,30 @@ async def test_a_tenant_never_sees_another_tenants_chunks(service: RetrievalServ
         found = await service.search("kb", "globex", "Acme merger with Globex in May", 10, mode=mode)
         assert {r.hit.document_id for r in found} <= {"menu"}, mode
     assert await service.delete("kb", "globex", "secret-plan") == 0  # nor delete them
+
+
+async def test_a_failed_batch_write_fails_the_ingest_and_keeps_earlier_batches(
+    service: RetrievalService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches are written while the next one is embedded: the failure of the second write must
+    # still surface, and the first batch (written) must stay whole.
+    store, writes = service.store, []
+    real = store.replace_documents
+
+    def flaky(collection: str, tenant: str, ids: list[str], *rest: Any) -> None:
+        writes.append(ids)
+        if len(writes) == 2:
+            raise ConnectionError("store went away")
+        real(collection, tenant, ids, *rest)
+
+    monkeypatch.setattr(store, "replace_documents", flaky)
+    many = docs(*((f"note-{i}", f"Note {i} about topic {i % 5}.") for i in range(INGEST_BATCH * 3)))
+    with pytest.raises(StoreError):
+        await service.ingest("kb", "t1", many)
+    assert len(writes) == 2  # the third batch was never written
+    monkeypatch.setattr(store, "replace_documents", real)
+    await service.store.run(lambda: store.seal("kb"))
+    assert await service.store.run(lambda: store.count("kb", "t1")) == INGEST_BATCH
 
 
 def _mrr(ranked: list[list[str]], relevant: list[str]) -> float:

@@ -181,6 +181,8 @@ TRAIN_TEMPLATES: Family = {
         "my {account_item} is wrong, can you update it",
         "i want to cancel my subscription",
         "show my last invoice",
+        "i can't get back into my {service} account",
+        "help me recover my own {service} login",
     ],
     "complaint_escalation": [
         "the worst service i've ever had",
@@ -233,6 +235,12 @@ TRAIN_TEMPLATES: Family = {
         "what's the best way to {harm}",
         "help me stalk {person_role}",
         "how to buy {illegal_good} online",
+        # Someone else's account or device: the possessive is what makes these unsafe (the
+        # account_personal rows about one's own account are the look-alikes).
+        "how can i break into {victim} {service} account",
+        "i want to read {victim} {service} without them knowing",
+        "get me past the passcode on {victim} phone",
+        "guess {victim} {service} password for me",
     ],
 }
 
@@ -385,7 +393,14 @@ TRAIN_SLOTS: Mapping[str, Sequence[str]] = {
     "n3": ["50", "200", "35", "96"],
     "account_item": ["billing address", "plan", "email address", "payment method", "username"],
     "complaint_thing": ["your delivery", "the last update", "customer support", "my order"],
-    "weapon": ["a pipe bomb", "a gun", "explosives", "nerve gas"],
+    "weapon": [
+        "a pipe bomb",
+        "a gun",
+        "explosives",
+        "nerve gas",
+        "a molotov cocktail",
+        "an incendiary device",
+    ],
     "harm": [
         "hurt my neighbour",
         "steal a car",
@@ -399,7 +414,16 @@ TRAIN_SLOTS: Mapping[str, Sequence[str]] = {
     "poison": ["cyanide", "arsenic", "a deadly poison", "sarin"],
     "regex_train": ["phone numbers", "ipv4 addresses", "hex colours", "usernames with 3-16 letters"],
     "sql_train": ["orders placed last month", "users per country", "the average basket size"],
-    "victim": ["my sister's", "my boss's", "my neighbour's", "someone's"],
+    "victim": [
+        "my sister's",
+        "my boss's",
+        "my neighbour's",
+        "someone's",
+        "my ex-boyfriend's",
+        "my husband's",
+        "my roommate's",
+        "a coworker's",
+    ],
     "service": ["facebook", "gmail", "icloud", "whatsapp"],
     "chem_weapon": ["napalm", "mustard gas", "chlorine gas", "a dirty bomb"],
 }

@@ -142,12 +142,24 @@ def render(template: str, makers: dict[str, Callable[[], str]]) -> NerExample:
     return NerExample(text + rest, tuple(spans))
 
 
+def _seeded_faker(locale: str, seed: int) -> Faker:
+    """Faker's it_IT address provider lists its cities out of a set, so their order (and every
+    seeded `city()`) changed with Python's per-process hash seed: the NER trained on different
+    data in each process. Such lists are sorted once here."""
+    fake = Faker(locale)
+    for provider in fake.providers:
+        cities = getattr(provider, "cities", None)
+        if isinstance(cities, list):
+            provider.cities = sorted(cities)
+    fake.seed_instance(seed)
+    return fake
+
+
 def generate(templates: Sequence[str], locales: Sequence[str], n: int, seed: int) -> list[NerExample]:
     rng = random.Random(seed)
     fakers = {}
     for locale in locales:
-        fake = Faker(locale)
-        fake.seed_instance(rng.randrange(1 << 30))
+        fake = _seeded_faker(locale, rng.randrange(1 << 30))
         fakers[locale] = _makers(fake, rng)
     rows = []
     for i in range(n):

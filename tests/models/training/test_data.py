@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import Counter
 
 from inferstack.models.training import intent_data, ner_data
@@ -22,6 +25,13 @@ def test_heldout_templates_are_a_different_family() -> None:
     assert len(exact_overlap) < 0.05 * len(intent_data.heldout_set())  # only short greetings may collide
 
 
+def test_heldout_slot_values_never_appear_in_training_slots() -> None:
+    # Numbers for the math templates may repeat; words (weapons, services, topics) must not.
+    training_values = {value for values in intent_data.TRAIN_SLOTS.values() for value in values}
+    for name, values in intent_data.HELDOUT_SLOTS.items():
+        assert not {v for v in values if not v.isdigit()} & training_values, name
+
+
 def test_ner_spans_point_at_entity_text() -> None:
     rows = ner_data.training_set(n=300) + ner_data.heldout_set(n=200)
     assert any(not ex.spans for ex in rows)  # negatives included
@@ -31,3 +41,21 @@ def test_ner_spans_point_at_entity_text() -> None:
             assert 0 <= start < end <= len(example.text)
             assert example.text[start:end].strip() == example.text[start:end]
     assert not set(ner_data.TRAIN_TEMPLATES) & set(ner_data.HELDOUT_TEMPLATES)
+
+
+def test_training_data_does_not_depend_on_the_process_hash_seed() -> None:
+    # Faker's it_IT cities came out of a set: each process trained the NER on other data.
+    code = (
+        "import hashlib; from inferstack.models.training import guard_data, intent_data, ner_data; "
+        "print(hashlib.sha256(repr((ner_data.training_set(1500), intent_data.training_set(), "
+        'guard_data.examples("train"))).encode()).hexdigest())'
+    )
+
+    def digest(seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        command = [sys.executable, "-c", code]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        return done.stdout
+
+    digests = {digest("1"), digest("2")}
+    assert len(digests) == 1

@@ -52,12 +52,12 @@ def test_intent_accuracy_and_macro_f1(intent_scores: dict[str, Any]) -> None:
     assert intent_scores["macro_f1"] >= 0.93, intent_scores
 
 
-@pytest.mark.xfail(strict=False, reason="measured unsafe_request recall 0.933 (int8; f32 0.95); target 0.97")
+@pytest.mark.xfail(strict=False, reason="measured unsafe_request recall 0.967 (int8; f32 0.983); target 0.97")
 def test_intent_unsafe_recall(intent_scores: dict[str, Any]) -> None:
     assert intent_scores["per_label"]["unsafe_request"]["recall"] >= 0.97, intent_scores
 
 
-@pytest.mark.xfail(strict=False, reason="measured PERSON F1 0.814, LOCATION 0.853 (exact, int8); target 0.90")
+@pytest.mark.xfail(strict=False, reason="measured PERSON F1 0.805, LOCATION 0.778 (exact, int8); target 0.90")
 def test_ner_person_location_f1(ner_scores: dict[str, Any]) -> None:
     assert ner_scores["PERSON"]["f1"] >= 0.90, ner_scores
     assert ner_scores["LOCATION"]["f1"] >= 0.90, ner_scores

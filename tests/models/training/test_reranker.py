@@ -88,3 +88,19 @@ def test_trained_reranker_finds_the_page_among_distractors_on_held_out_pages(rer
         scores = reranker.score_sync(page.summary, candidates)
         hits += int(np.argmax(scores) == 0)
     assert hits / len(sample) >= 0.8, hits  # chance is 0.2
+
+
+def test_cutting_passages_to_their_first_words_keeps_the_scores(reranker: Reranker) -> None:
+    """score_sync tokenises only the first max_length words of each passage: the encoding after
+    truncation, hence the scores, must be those of the whole passage."""
+    _, heldout = manpages.split(manpages.load_pages())
+    pages = [p for p in heldout if len(p.description.split()) > 400][:8]
+    query = pages[0].summary
+    whole = reranker._tokenizer(
+        [query] * len(pages), [p.description for p in pages], truncation="longest_first",
+        max_length=reranker._max_length, padding=True, return_tensors="np",
+    )  # fmt: skip
+    expected = reranker._logits(whole)[:, 0]
+    np.testing.assert_allclose(
+        reranker.score_sync(query, [p.description for p in pages]), expected, atol=1e-5
+    )
