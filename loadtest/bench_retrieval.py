@@ -26,6 +26,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,6 @@ from inferstack.cache import CacheLayout
 from inferstack.config import Settings
 from inferstack.models.embeddings import Embedder
 from inferstack.models.training import manpages
-from inferstack.retrieval.chunker import WordMemoCounter, chunk_document
 from inferstack.retrieval.service import DocumentIn, Reranker, RetrievalService
 from inferstack.retrieval.store import MilvusStore
 from inferstack.retrieval_config import RetrievalConfig
@@ -69,7 +69,7 @@ def metrics(rankings: list[list[str]], relevant: list[str]) -> dict[str, float]:
 
 
 async def quality(service: RetrievalService, pages: list[manpages.ManPage]) -> dict[str, Any]:
-    docs = [DocumentIn(p.name, p.description, {}, p.name.rsplit(".", 1)[0]) for p in pages]
+    docs = [as_document(p) for p in pages]
     await service.ingest("quality", TENANT, docs)
     variants: dict[str, dict[str, Any]] = {
         "dense": {"mode": "dense", "rerank": False},
@@ -122,21 +122,21 @@ async def settle(poll_s: float = 2.0, idle_share: float = 0.05, limit_s: float =
     return round(time.perf_counter() - started, 1)
 
 
+def as_document(page: manpages.ManPage) -> DocumentIn:
+    return DocumentIn(page.name, page.description, {}, page.name.rsplit(".", 1)[0])
+
+
 def sample_for_chunks(
     service: RetrievalService, pages: list[manpages.ManPage], target: int
 ) -> list[DocumentIn]:
-    """Pages in a seeded order until their chunks (as ingest will cut them) reach `target`."""
-    cfg, docs, chunks = service.config, [], 0
-    count = WordMemoCounter(service.embedder.count_tokens)
-    for page in random.Random(11).sample(pages, len(pages)):
-        if chunks >= target:
-            break
-        docs.append(DocumentIn(page.name, page.description, {}, page.name.rsplit(".", 1)[0]))
-        cut = chunk_document(
-            page.description, "txt", docs[-1].title, max_tokens=cfg.chunk_tokens,
-            overlap_tokens=cfg.chunk_overlap, count=count,
-        )  # fmt: skip
-        chunks += len(cut)
+    """Pages in a seeded order until their chunks (cut by ingest's own chunker) reach `target`."""
+    docs = [as_document(page) for page in random.Random(11).sample(pages, len(pages))]
+    per_document = Counter(c.document_id for c in service.chunks("sample", TENANT, docs))
+    total = 0
+    for taken, doc in enumerate(docs):
+        if total >= target:
+            return docs[:taken]
+        total += per_document[doc.id]
     return docs
 
 

@@ -19,7 +19,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from inferstack.models.onnx_head import OnnxLogits, ensure_int8
+from inferstack.models.onnx_head import OnnxGraph, ensure_int8
 
 MAX_LEN = 256
 _EDGE = frozenset(" \t\r\n,;:()[]{}<>|-\u2013\u2014\"'?!")
@@ -70,7 +70,7 @@ class _FineTuned:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         if not onnx:
             return cls.from_model(tokenizer, cls.auto_model.from_pretrained(str(folder)))
-        runtime = OnnxLogits(ensure_int8(folder, cls.auto_model), torch.get_num_threads())
+        runtime = OnnxGraph(ensure_int8(folder, cls.auto_model), torch.get_num_threads())
         return cls(tokenizer, _labels(AutoConfig.from_pretrained(str(folder))), runtime)
 
     def _best(self, enc: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -97,12 +97,12 @@ class Embedder:
         import torch
         from transformers import AutoTokenizer
 
-        from inferstack.models.onnx_head import OnnxLogits
+        from inferstack.models.onnx_head import OnnxGraph
 
         source = minilm_path(package)
         st_config = json.loads((source / "sentence_bert_config.json").read_text())
         pooling = json.loads((source / "1_Pooling" / "config.json").read_text())
-        graph = OnnxLogits(ensure_graph(source, folder, int8), torch.get_num_threads(), "embeddings")
+        graph = OnnxGraph(ensure_graph(source, folder, int8), torch.get_num_threads(), "embeddings")
         return cls(
             name, AutoTokenizer.from_pretrained(str(source)), graph, int(st_config["max_seq_length"]),
             int(pooling["word_embedding_dimension"]),
@@ -118,7 +118,7 @@ class Embedder:
         for index, row in enumerate(ids):
             if len(row) > self.max_tokens:
                 raise EmbeddingInputTooLong(index, len(row), self.max_tokens)
-        return EmbeddingBatch(self.encode_truncating(texts), sum(len(r) for r in ids))
+        return EmbeddingBatch(self._vectors(ids), sum(len(r) for r in ids))
 
     async def embed(self, texts: list[str]) -> EmbeddingBatch:
         loop = asyncio.get_running_loop()
@@ -133,8 +133,10 @@ class Embedder:
         One text per graph run: int8 activations are quantised with one scale per run, so in a
         padded batch a vector moved with its batch-mates (cosine 0.990 at worst); alone it is
         the same every time, and with no padding it is also faster (~54 vs ~46 passages/s)."""
-        vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
-        ids = self._tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"]
+        return self._vectors(self._tokenizer(texts, truncation=True, max_length=self.max_tokens)["input_ids"])
+
+    def _vectors(self, ids: list[list[int]]) -> np.ndarray:
+        vectors = np.zeros((len(ids), self.dimensions), dtype=np.float32)
         for row, piece_ids in enumerate(ids):
             tokens = np.asarray([piece_ids], dtype=np.int64)
             vectors[row] = self._graph({"input_ids": tokens, "attention_mask": np.ones_like(tokens)})[0]

@@ -93,7 +93,7 @@ def _shared_pool(threads: int) -> None:
         _pybind_state.set_global_thread_pool_sizes(threads, 1)
 
 
-class OnnxLogits:
+class OnnxGraph:
     """One output of a graph (by default a head's logits) for a tokenizer batch, computed by ONNX
     Runtime; the batch may hold torch tensors or NumPy arrays."""
 

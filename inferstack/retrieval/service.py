@@ -64,13 +64,13 @@ class Reranker:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from inferstack.models.onnx_head import OnnxLogits, ensure_int8
+        from inferstack.models.onnx_head import OnnxGraph, ensure_int8
         from inferstack.models.training.trainer import read_card
 
         onnx = ensure_int8(folder, AutoModelForSequenceClassification, pairs=True)
         max_length = int((read_card(folder) or {}).get("max_length", 128))
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        return cls(tokenizer, OnnxLogits(onnx, torch.get_num_threads()), max_length)
+        return cls(tokenizer, OnnxGraph(onnx, torch.get_num_threads()), max_length)
 
     def score_sync(self, query: str, texts: Sequence[str], max_length: int | None = None) -> list[float]:
         """`max_length`: tokens per pair, None = the length it was trained at. The cost is about
@@ -130,7 +130,7 @@ class RetrievalService:
         try:
             for start in range(0, len(documents), INGEST_BATCH):
                 batch = documents[start : start + INGEST_BATCH]
-                stored = await asyncio.to_thread(self._chunks, collection, tenant, batch)
+                stored = await asyncio.to_thread(self.chunks, collection, tenant, batch)
                 vectors = await self.embedder.embed_truncating([c.text for c in stored])
                 if writing is not None:
                     await writing  # in order: a later batch may repeat a document id
@@ -148,7 +148,8 @@ class RetrievalService:
             await self.store.run(partial(self.store.seal, collection))
         return len(documents), total
 
-    def _chunks(self, collection: str, tenant: str, documents: Sequence[DocumentIn]) -> list[StoredChunk]:
+    def chunks(self, collection: str, tenant: str, documents: Sequence[DocumentIn]) -> list[StoredChunk]:
+        """The chunks ingest stores for `documents`, in document order."""
         cfg = self.config
         stored = []
         count = WordMemoCounter(self.embedder.count_tokens)  # one memo per batch of documents

@@ -12,7 +12,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from inferstack.cache import CacheLayout
 from inferstack.config import Settings
 from inferstack.models.classifier import EntityRecognizer, IntentClassifier
-from inferstack.models.onnx_head import INT8_FILE, ONNX_FILE, OnnxLogits
+from inferstack.models.onnx_head import INT8_FILE, ONNX_FILE, OnnxGraph
 from inferstack.models.training import manpages
 from inferstack.models.training.reranker import passage
 from inferstack.retrieval.service import Reranker
@@ -29,7 +29,7 @@ def test_int8_heads_give_the_pytorch_answers() -> None:
     for kind, head in (("ner", EntityRecognizer), ("intent", IntentClassifier)):
         fast = head.load(cache.trained(kind))
         slow = head.load(cache.trained(kind), onnx=False)
-        assert isinstance(fast._logits, OnnxLogits) and not isinstance(slow._logits, OnnxLogits)
+        assert isinstance(fast._logits, OnnxGraph) and not isinstance(slow._logits, OnnxGraph)
         assert (cache.trained(kind) / INT8_FILE).exists() and (cache.trained(kind) / ONNX_FILE).exists()
         enc = fast.tokenizer(TEXTS, padding=True, return_tensors="pt")
         with torch.inference_mode():
