@@ -11,7 +11,7 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
  && /opt/venv/bin/pip install -c constraints.txt . \
  && /opt/venv/bin/pip uninstall -y torchvision torchaudio torchcodec triton || true
-# Train the intent classifier, NER and reranker here (about 10 min on 2 cores) so pods start with
+# Train the intent classifier, NER and reranker here (about 13 min on 2 cores) so pods start with
 # them. The reranker learns from man pages: slim images exclude them, so put them back first.
 ENV INFERSTACK_CACHE=/opt/inferstack/cache HF_HUB_OFFLINE=1 DO_NOT_TRACK=1
 RUN rm -f /etc/dpkg/dpkg.cfg.d/docker \

@@ -42,8 +42,8 @@ class RetrievalConfig(BaseModel):
         default=None,
         ge=16,
         le=512,
-        description="tokens of each (query, chunk) pair the reranker reads; null = its trained length "
-        "(96); 64 is ~30 % faster at a slightly lower held-out nDCG (README)",
+        description="tokens of each (query, chunk) pair the reranker reads; null = the length it "
+        "was trained at (64); the cost is about linear in it",
     )
     timeout_s: float = Field(
         default=2.0, gt=0, description="store deadline; beyond it the chat answers without"

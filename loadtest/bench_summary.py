@@ -105,6 +105,12 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             value = q[variant]["ndcg@10"]
             out.append((f"retrieval nDCG@10, {variant} (man pages)", f"{value:.3f}",
                         f"best single retriever {best:.3f}", f"{value / best:.2f}x"))  # fmt: skip
+        if lat := rv.get("latency"):
+            targets = {"rerank of 20 candidates": ("rerank20_p50_ms", 80),
+                       "retrieve end to end, 10k chunks": ("retrieve_e2e_p50_ms", 150)}  # fmt: skip
+            for name, (key, target) in targets.items():
+                ratio = f"{lat[key] / target:.2f}x target"
+                out.append((name, f"p50 {lat[key]:.0f} ms", f"target {target} ms", ratio))
     if gd := results.get("guard"):
         full, chunk, pii = gd["input_guard_ner_bert"], gd["stream_chunk"], gd["pii_ner_bert"]
         out.append((f"full input guard, {gd['message_words']}-word message", f"p50 {full['p50_ms']:.1f} ms",

@@ -22,6 +22,7 @@ from transformers import (
 from inferstack.models.onnx_head import OnnxGraph, ensure_int8
 
 MAX_LEN = 256
+_JOINERS = frozenset({"-", "'", "\u2019"})  # inside one word: "Jean-Luc", "O'Brien"
 _EDGE = frozenset(" \t\r\n,;:()[]{}<>|-\u2013\u2014\"'?!")
 
 
@@ -133,6 +134,7 @@ class EntityRecognizer(_FineTuned):
     ) -> list[Entity]:
         entities: list[Entity] = []
         current: list[Any] | None = None  # [label, start, end, [scores]]
+        joiner_end: int | None = None  # end of a "-" or "'" held right after `current`
         previous_word: int | None = None
         for (start, end), word, tag_id, score in zip(offsets, words, ids, scores, strict=True):
             if word is None:  # special tokens
@@ -142,7 +144,18 @@ class EntityRecognizer(_FineTuned):
             # A later subword of a word follows the word's first piece, whatever it was tagged.
             glued = current is not None and word == previous_word
             previous_word = word
+            if joiner_end is not None:
+                held, joiner_end = joiner_end, None
+                if current is not None and start == held and label == current[0]:
+                    # "Hernandez-Bigot", "Papouasie-Nouvelle-Guinée": the tokenizer splits at the
+                    # hyphen and the model may tag either side B-; one word stays one entity.
+                    current[2] = end
+                    current[3].append(score)
+                    continue
             if tag == "O" and not glued:
+                if current is not None and start == current[2] and text[start:end] in _JOINERS:
+                    joiner_end = end  # kept only if the same entity goes on right after it
+                    continue
                 current = self._close(text, current, entities)
                 continue
             if current is not None and (glued or (prefix == "I" and label == current[0])):

@@ -74,7 +74,7 @@ class Reranker:
 
     def score_sync(self, query: str, texts: Sequence[str], max_length: int | None = None) -> list[float]:
         """`max_length`: tokens per pair, None = the length it was trained at. The cost is about
-        linear in it (20 pairs: ~110-160 ms at 96, ~80-105 ms at 64 on 2 cores)."""
+        linear in it."""
         if not texts:
             return []
         length = max_length or self._max_length

@@ -17,6 +17,8 @@ TEXT = "I am Ana Lima from Porto"
 #       0123456789012345678901234
 PUNCT = "Hi Ana."
 FORM = "Name: Ana\nCity: Porto"
+HYPHEN = "Ana Lima-Costa's car"
+#         01234567890123456789
 CASES = [
     # (text, offsets, word ids, tag ids) -> entities
     (TEXT, [(0, 1), (2, 4), (5, 8), (9, 13), (14, 18), (19, 24)], [0, 1, 2, 3, 4, 5], [0, 0, 1, 2, 0, 3],
@@ -33,6 +35,11 @@ CASES = [
     # an entity never continues across a line break
     (FORM, [(0, 4), (4, 5), (6, 9), (10, 14), (14, 15), (16, 21)], [0, 1, 2, 3, 4, 5], [0, 0, 1, 2, 0, 3],
      [("PERSON", "Ana"), ("LOCATION", "Porto")]),
+    # a hyphen inside one word joins two pieces of the same entity, even one tagged B- after it
+    (HYPHEN, [(0, 3), (4, 8), (8, 9), (9, 14), (14, 15), (15, 16), (17, 20)], [0, 1, 2, 3, 4, 5, 6],
+     [1, 2, 0, 1, 0, 0, 0], [("PERSON", "Ana Lima-Costa")]),
+    # ... but not pieces of another type ("'s" after the name stays outside: first case)
+    (HYPHEN, [(4, 8), (8, 9), (9, 14)], [1, 2, 3], [1, 0, 3], [("PERSON", "Lima"), ("LOCATION", "Costa")]),
 ]  # fmt: skip
 
 

@@ -1,8 +1,10 @@
 """NER training data from Faker across many locales, in chatbot-like contexts.
 
-Train and held-out sets use different template families (support messages and signatures vs
-pasted forms and free-form notes) and partly different locales, so the held-out F1 is not a
-measure of template memorisation. Spans are character offsets into the generated text.
+Training composes its templates from the families in `ner_templates` (chat sentences, pasted
+forms, signed messages, entity-free text). The two held-out sets are fixed templates that the
+composition never produces (tested), with partly different locales (the blind set's are in no
+other list), so held-out F1 is not a measure of template memorisation. Spans are character
+offsets into the generated text.
 """
 
 from __future__ import annotations
@@ -13,73 +15,21 @@ from dataclasses import dataclass
 
 from faker import Faker
 
+from inferstack.models.training import ner_templates as blocks
+
 NER_LABELS = ("PERSON", "LOCATION", "ORGANIZATION")
+TITLES = ("Mr.", "Ms.", "Mrs.", "Dr.", "Prof.", "Mr", "Dr")
+DEGREES = (", PhD", " PhD", ", MBA", " M.Sc.", ", M.D.", " Jr.", " Sr.", " III", ", CPA", " B.A.", ", Esq.")
 
 TRAIN_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_BR", "nl_NL", "pl_PL", "tr_TR",
                  "sv_SE", "en_IN", "ja_JP", "zh_CN", "vi_VN", "cs_CZ",
                  # more scripts and naming cultures, none of them a held-out locale
                  "da_DK", "hr_HR", "sk_SK", "lt_LT", "sl_SI", "az_AZ", "de_AT", "es_CO", "es_AR", "ru_RU",
-                 "el_GR", "he_IL", "zh_TW", "ka_GE", "th_TH", "yo_NG", "zu_ZA", "sw", "hi_IN")  # fmt: skip
+                 "el_GR", "he_IL", "zh_TW", "ka_GE", "th_TH", "yo_NG", "zu_ZA", "sw", "hi_IN",
+                 "ar_EG", "ar_SA", "bn_BD", "ne_NP", "ta_IN", "hy_AM", "et_EE", "lv_LV", "is_IS", "ga_IE",
+                 "mt_MT", "sq_AL", "bs_BA", "uz_UZ", "tw_GH", "ha_NG", "ig_NG", "nl_BE", "fr_BE", "de_CH",
+                 "it_CH", "en_IE", "en_KE", "en_PK", "es_CA")  # fmt: skip
 HELDOUT_LOCALES = ("en_US", "fr_FR", "de_DE", "es_MX", "fi_FI", "ro_RO", "hu_HU", "id_ID", "ko_KR", "pt_PT")
-
-TRAIN_TEMPLATES = (
-    "Hi, my name is {PERSON} and I live in {LOCATION}.",
-    "Please forward this to {PERSON} at {ORGANIZATION}.",
-    "I ordered from {ORGANIZATION} last week and it still hasn't arrived in {LOCATION}.",
-    "Best regards,\n{PERSON}\n{ORGANIZATION}, {LOCATION}",
-    "Can you update the shipping city to {LOCATION}? Thanks, {PERSON}",
-    "{PERSON} from {ORGANIZATION} told me to contact you.",
-    "We are moving our office from {LOCATION} to {LOCATION}.",
-    "my manager {PERSON} needs the invoice for {ORGANIZATION}",
-    "Is there a branch of {ORGANIZATION} near {LOCATION}?",
-    "Thanks {PERSON}, that fixed it!",
-    "I'm {PERSON}, a developer at {ORGANIZATION}.",
-    "Flight to {LOCATION} got cancelled, rebook for {PERSON} please",
-    "Cheers, {PERSON}",
-    "What's the weather like in {LOCATION} tomorrow?",
-    "Tell me about {ORGANIZATION}.",
-    "{PERSON} and {PERSON} will join the call from {LOCATION}.",
-    "Attendees: {PERSON}, {PERSON}",
-    "Ticket opened by {PERSON} (ref: {ORGANIZATION}) regarding the {LOCATION} warehouse.",
-    "Address: {LOCATION}",
-    "Employer: {ORGANIZATION}",
-    "Full name: {PERSON}",
-    "-- {PERSON}, {ORGANIZATION}",
-    "I used to work for {ORGANIZATION} in {LOCATION} before joining {ORGANIZATION}.",
-    "Our supplier {ORGANIZATION} is late again; {PERSON} is handling it.",
-    "Could {PERSON} call me back? I'm travelling to {LOCATION} on Monday.",
-    "Invoice #4411 - {ORGANIZATION} - attn. {PERSON}",
-    "{LOCATION} office is closed today, ask {PERSON} instead",
-    "Regards, {PERSON} | {ORGANIZATION} | {LOCATION}",
-    "Dear {PERSON},\nThank you for choosing {ORGANIZATION}.",
-    "From: {PERSON}\nTo: support\nSubject: order shipped to {LOCATION}",
-    "who is the CEO of {ORGANIZATION}?",
-    "Book a table for {PERSON} in {LOCATION} tonight.",
-    "{PERSON}'s parcel is stuck in {LOCATION} (tracking by {ORGANIZATION}).",
-    "Customer: {PERSON}\nEmployer: {ORGANIZATION}\nShip to: {LOCATION}",
-    "{PERSON} and {PERSON} both have access to the account.",
-    "Status for May: {ORGANIZATION} signed, {PERSON} is on holiday until June.",
-    "Shipping to {LOCATION} -- contact {PERSON}",
-    "Is {ORGANIZATION} open on Sunday?",
-    "{ORGANIZATION} opened a new store in {LOCATION} last Friday.",
-    "Can {ORGANIZATION} send the parts to {LOCATION} by Tuesday?",
-    "Reference: {ORGANIZATION} / {PERSON} / {LOCATION}",
-    # Forms, payments and logistics: names after a role word, between numbers and codes.
-    "Beneficiary: {PERSON}",
-    "Transfer approved for {PERSON} ({ORGANIZATION}), branch {LOCATION}.",
-    "Order 88213 for {PERSON} shipped to {LOCATION}.",
-    "Passenger {PERSON}, seat 14C, flying to {LOCATION}",
-    "Please add {PERSON} (my wife) to the booking.",
-    "Patient {PERSON}, born in {LOCATION}",
-    "Assignee: {PERSON} | Team: {ORGANIZATION}",
-    "Hi {PERSON}, your order from {ORGANIZATION} is on its way to {LOCATION}.",
-    "Driver {PERSON} called from {LOCATION} about pickup 7731.",
-    "Reviewer {PERSON} approved the change; deployed in {LOCATION}.",
-    "Tenant: {PERSON}; property in {LOCATION}",
-    "Wire from {PERSON} to {PERSON} flagged by {ORGANIZATION}.",
-    "Paid by {PERSON} on 12/03 via {ORGANIZATION}, ref 55-201.",
-    "cc: {PERSON}, {PERSON}",
-)
 
 HELDOUT_TEMPLATES = (
     "Name: {PERSON}\nCompany: {ORGANIZATION}\nCity: {LOCATION}",
@@ -92,17 +42,23 @@ HELDOUT_TEMPLATES = (
     "{ORGANIZATION} acquired a startup based in {LOCATION}.",
 )
 
-# Sentences with no entity teach the model when to stay quiet.
-NEGATIVES = (
-    "How do I reset my password?",
-    "The app crashes when I open settings.",
-    "Thanks, that was helpful!",
-    "Can you summarise this paragraph for me?",
-    "What is the capital gains tax rate?",
-    "Please cancel my order.",
-    "My invoice total looks wrong.",
-    "Write a python function that sorts a list.",
+# A second held-out family, written in session 6 before the training recipe was broadened and
+# never read for errors: the first set's misses were read while extending the recipe, so it is
+# less blind than this one. Its locales are in neither other list.
+BLIND_TEMPLATES = (
+    "Could you check why {PERSON}'s refund from {ORGANIZATION} never arrived?",
+    "Our team in {LOCATION} reports to {PERSON}.",
+    "{PERSON} left {ORGANIZATION} and moved to {LOCATION}.",
+    "Delivery address changed to {LOCATION} at the request of {PERSON}.",
+    "Organisation: {ORGANIZATION}; requester: {PERSON}; site: {LOCATION}",
+    "thx {PERSON}! see you in {LOCATION}",
+    "Has anyone from {ORGANIZATION} contacted {PERSON} yet?",
+    "Escalated by {PERSON} after the {LOCATION} outage.",
 )
+BLIND_LOCALES = ("en_AU", "fr_CH", "es_CL", "no_NO", "uk_UA", "bg_BG", "fa_IR", "fil_PH")
+
+# The held-out sets' entity-free sentences (the recipe's first ones; training has more).
+NEGATIVES = blocks.QUIET[:8]
 
 
 @dataclass(frozen=True)
@@ -136,7 +92,8 @@ def render(template: str, makers: dict[str, Callable[[], str]]) -> NerExample:
         label = rest[start + 1 : end]
         text += rest[:start]
         value = makers[label]()
-        spans.append((len(text), len(text) + len(value), label))
+        if label in NER_LABELS:  # other slots fill words that are not entities
+            spans.append((len(text), len(text) + len(value), label))
         text += value
         rest = rest[end + 1 :]
     return NerExample(text + rest, tuple(spans))
@@ -175,9 +132,125 @@ def generate(templates: Sequence[str], locales: Sequence[str], n: int, seed: int
     return rows
 
 
-def training_set(n: int = 5000, seed: int = 5) -> list[NerExample]:
-    return generate(TRAIN_TEMPLATES, TRAIN_LOCALES, n, seed)
+def _person(fake: Faker, rng: random.Random) -> str:
+    first, last = str(fake.first_name()), str(fake.last_name())
+    roll = rng.random()
+    if roll < 0.5:
+        return str(fake.name())  # with the locale's own titles, suffixes and name order
+    if roll < 0.62:
+        return first
+    if roll < 0.7:
+        return f"{rng.choice(TITLES)} {last}"
+    if roll < 0.78:
+        return f"{first} {last}"
+    if roll < 0.82:
+        return last
+    if roll < 0.86:
+        return f"{first[:1]}. {last}"
+    if roll < 0.9:  # family name first, as in forms and in many naming cultures
+        return f"{last}, {first}" if rng.random() < 0.5 else f"{last} {first}"
+    if roll < 0.95:
+        return f"{first} {last}-{fake.last_name()}"
+    return f"{first} {last}{rng.choice(DEGREES)}"
+
+
+def _region(fake: Faker) -> str:
+    for attribute in ("state", "administrative_unit", "province", "region"):
+        method = getattr(fake, attribute, None)
+        if method is not None:
+            try:
+                return str(method())
+            except (AttributeError, TypeError):  # some locales declare it without data
+                continue
+    return str(fake.city())
+
+
+def _place(fake: Faker, rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.85:
+        return _location(fake, rng)
+    if roll < 0.93:
+        return _region(fake)
+    return f"{fake.city()}, {_region(fake)}"
+
+
+def _training_makers(fake: Faker, rng: random.Random) -> dict[str, Callable[[], str]]:
+    return {
+        "PERSON": lambda: _person(fake, rng),
+        "LOCATION": lambda: _place(fake, rng),
+        "ORGANIZATION": lambda: str(fake.company()),
+        "MONTH": lambda: rng.choice(blocks.MONTHS),
+        "WEEKDAY": lambda: rng.choice(blocks.WEEKDAYS),
+        "TEAM": lambda: rng.choice(blocks.TEAMS),
+        "NUMBER": lambda: str(rng.randrange(2, 99999)),
+    }
+
+
+def _form(rng: random.Random) -> str:
+    separator, join = rng.choice(blocks.FORM_SEPARATORS), rng.choice(blocks.FORM_JOINS)
+    lines = []
+    for _ in range(rng.randint(1, 4)):
+        if rng.random() < 0.2:
+            lines.append(rng.choice(blocks.QUIET_FIELDS))
+            continue
+        label = rng.choice(NER_LABELS)
+        lines.append(f"{rng.choice(blocks.FORM_FIELDS[label])}{separator}{{{label}}}")
+    return join.join(lines)
+
+
+def _signature_line(rng: random.Random) -> str:
+    """A name with its company and/or place on one line, in any order and with any separator:
+    signatures differ, so the model must tell the parts apart by the words themselves."""
+    labels = ["PERSON", *rng.sample(("ORGANIZATION", "LOCATION"), rng.randint(1, 2))]
+    rng.shuffle(labels)
+    line = rng.choice(blocks.SIGNATURE_SEPARATORS).join(f"{{{label}}}" for label in labels)
+    return rng.choice(("", "", "-- ", "- ", "~ ")) + line
+
+
+def _signed(rng: random.Random) -> str:
+    signature = rng.choice(blocks.SIGNATURES) if rng.random() < 0.5 else (_signature_line(rng),)
+    signoff = rng.choice(blocks.SIGNOFFS)
+    if len(signature) == 1 and rng.random() < 0.4:
+        signed = f"{signoff}, {signature[0]}"
+    else:
+        signed = f"{signoff}{rng.choice((',', '', ','))}\n" + "\n".join(signature)
+    if rng.random() < 0.6:
+        return f"{rng.choice(blocks.CHAT + blocks.QUIET)}\n\n{signed}"
+    if rng.random() < 0.3:
+        return rng.choice(blocks.CHAT) + rng.choice((" -- ", " - ", "\n")) + signature[-1]  # no sign-off
+    return signed
+
+
+def training_template(rng: random.Random) -> str:
+    """One template from the recipe's families: chat sentences, forms, signed messages, two
+    sentences in a row, entity-free text. Never one of the held-out templates."""
+    held_out = {*HELDOUT_TEMPLATES, *BLIND_TEMPLATES}
+    while True:
+        roll = rng.random()
+        if roll < 0.45:
+            template = rng.choice(blocks.CHAT)
+        elif roll < 0.65:
+            template = _form(rng)
+        elif roll < 0.8:
+            template = _signed(rng)
+        elif roll < 0.9:
+            template = f"{rng.choice(blocks.CHAT)} {rng.choice(blocks.CHAT)}"
+        else:
+            template = rng.choice(blocks.QUIET)
+        if template not in held_out:
+            return template
+
+
+def training_set(n: int = 4200, seed: int = 5) -> list[NerExample]:
+    rng = random.Random(seed)
+    fakers = [_seeded_faker(locale, rng.randrange(1 << 30)) for locale in TRAIN_LOCALES]
+    makers = [_training_makers(fake, rng) for fake in fakers]
+    return [render(training_template(rng), makers[i % len(makers)]) for i in range(n)]
 
 
 def heldout_set(n: int = 500, seed: int = 71) -> list[NerExample]:
     return generate(HELDOUT_TEMPLATES, HELDOUT_LOCALES, n, seed)
+
+
+def blind_set(n: int = 400, seed: int = 83) -> list[NerExample]:
+    return generate(BLIND_TEMPLATES, BLIND_LOCALES, n, seed)

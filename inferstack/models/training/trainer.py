@@ -29,7 +29,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from inferstack.models.training import intent_data, ner_data
+from inferstack.models.training import intent_data, ner_data, ner_templates
 from inferstack.models.training.metrics import intent_metrics, ner_metrics
 
 CARD = "model_card.json"
@@ -61,7 +61,8 @@ def recipe_hash(kind: str, config: TrainConfig) -> str:
 
         parts: list[Any] = [manpages, reranker]
     else:
-        parts = [intent_data if kind == "intent" else ner_data, _backbone, _token_count]
+        data = [intent_data] if kind == "intent" else [ner_data, ner_templates]
+        parts = [*data, _backbone, _token_count]
     sources = [inspect.getsource(part) for part in (*parts, _fit, _batches)]
     blob = json.dumps([kind, config.__dict__, MAX_LEN, sources]).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from collections import Counter
 
-from inferstack.models.training import intent_data, ner_data
+from inferstack.models.training import intent_data, ner_data, ner_templates
 
 
 def test_intent_sets_cover_every_label_and_are_deterministic() -> None:
@@ -40,7 +41,18 @@ def test_ner_spans_point_at_entity_text() -> None:
             assert label in ner_data.NER_LABELS
             assert 0 <= start < end <= len(example.text)
             assert example.text[start:end].strip() == example.text[start:end]
-    assert not set(ner_data.TRAIN_TEMPLATES) & set(ner_data.HELDOUT_TEMPLATES)
+    assert not set(ner_data.HELDOUT_TEMPLATES) & set(ner_data.BLIND_TEMPLATES)
+    assert not set(ner_data.HELDOUT_LOCALES) & set(ner_data.BLIND_LOCALES)
+    assert not set(ner_data.TRAIN_LOCALES) & set(ner_data.BLIND_LOCALES)
+
+
+def test_ner_training_templates_are_never_held_out() -> None:
+    rng = random.Random(0)
+    drawn = {ner_data.training_template(rng) for _ in range(20_000)}
+    assert len(drawn) > 1000  # the recipe's families compose many distinct templates
+    assert not drawn & {*ner_data.HELDOUT_TEMPLATES, *ner_data.BLIND_TEMPLATES}
+    assert any("\n" in t and ": {" in t for t in drawn)  # forms
+    assert any(t in ner_templates.QUIET for t in drawn)  # entity-free text
 
 
 def test_training_data_does_not_depend_on_the_process_hash_seed() -> None:

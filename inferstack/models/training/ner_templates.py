@@ -1,0 +1,182 @@
+"""Building blocks of the NER training recipe: chat sentences, form fields, sign-offs and
+entity-free sentences. `ner_data` composes them; none of them is a held-out template (tested).
+
+Placeholders: {PERSON}, {LOCATION}, {ORGANIZATION} are labelled entities; {MONTH}, {WEEKDAY},
+{NUMBER} and {TEAM} fill capitalised or numeric words that are not entities, so the model learns
+that "in May" or "Support" after a preposition is not a place.
+"""
+
+from __future__ import annotations
+
+# One sentence each; entity positions vary: sentence start, after greetings, roles and
+# prepositions, in lists, possessives, between numbers and codes.
+CHAT = (
+    "Hi, my name is {PERSON} and I live in {LOCATION}.",
+    "Please forward this to {PERSON} at {ORGANIZATION}.",
+    "I ordered from {ORGANIZATION} last week and it still hasn't arrived in {LOCATION}.",
+    "Can you update the shipping city to {LOCATION}? Thanks, {PERSON}",
+    "{PERSON} from {ORGANIZATION} told me to contact you.",
+    "We are moving our office from {LOCATION} to {LOCATION}.",
+    "my manager {PERSON} needs the invoice for {ORGANIZATION}",
+    "Is there a branch of {ORGANIZATION} near {LOCATION}?",
+    "Thanks {PERSON}, that fixed it!",
+    "I'm {PERSON}, a developer at {ORGANIZATION}.",
+    "Flight to {LOCATION} got cancelled, rebook for {PERSON} please",
+    "What's the weather like in {LOCATION} tomorrow?",
+    "Tell me about {ORGANIZATION}.",
+    "{PERSON} and {PERSON} will join the call from {LOCATION}.",
+    "Ticket opened by {PERSON} (ref: {ORGANIZATION}) regarding the {LOCATION} warehouse.",
+    "I used to work for {ORGANIZATION} in {LOCATION} before joining {ORGANIZATION}.",
+    "Our supplier {ORGANIZATION} is late again; {PERSON} is handling it.",
+    "Could {PERSON} call me back? I'm travelling to {LOCATION} on {WEEKDAY}.",
+    "Invoice #{NUMBER} - {ORGANIZATION} - attn. {PERSON}",
+    "{LOCATION} office is closed today, ask {PERSON} instead",
+    "who is the CEO of {ORGANIZATION}?",
+    "Book a table for {PERSON} in {LOCATION} tonight.",
+    "{PERSON}'s parcel is stuck in {LOCATION} (tracking by {ORGANIZATION}).",
+    "{PERSON} and {PERSON} both have access to the account.",
+    "Status for {MONTH}: {ORGANIZATION} signed, {PERSON} is on holiday until {MONTH}.",
+    "Shipping to {LOCATION} -- contact {PERSON}",
+    "Is {ORGANIZATION} open on {WEEKDAY}?",
+    "{ORGANIZATION} opened a new store in {LOCATION} last {WEEKDAY}.",
+    "Can {ORGANIZATION} send the parts to {LOCATION} by {WEEKDAY}?",
+    "Reference: {ORGANIZATION} / {PERSON} / {LOCATION}",
+    "Transfer approved for {PERSON} ({ORGANIZATION}), branch {LOCATION}.",
+    "Order {NUMBER} for {PERSON} shipped to {LOCATION}.",
+    "Passenger {PERSON}, seat 14C, flying to {LOCATION}",
+    "Please add {PERSON} (my wife) to the booking.",
+    "Patient {PERSON}, born in {LOCATION}",
+    "Hi {PERSON}, your order from {ORGANIZATION} is on its way to {LOCATION}.",
+    "Driver {PERSON} called from {LOCATION} about pickup {NUMBER}.",
+    "Reviewer {PERSON} approved the change; deployed in {LOCATION}.",
+    "Wire from {PERSON} to {PERSON} flagged by {ORGANIZATION}.",
+    "Paid by {PERSON} on 12/03 via {ORGANIZATION}, ref {NUMBER}.",
+    "cc: {PERSON}, {PERSON}",
+    "{ORGANIZATION} announced layoffs at its {LOCATION} plant.",
+    "{ORGANIZATION} charged me twice this month.",
+    "{ORGANIZATION} hired {PERSON} as head of sales.",
+    "{ORGANIZATION} is moving its headquarters to {LOCATION} in {MONTH}.",
+    "{ORGANIZATION} and {ORGANIZATION} merged last year.",
+    "{ORGANIZATION} bought a competitor from {LOCATION}.",
+    "Greetings from {LOCATION}!",
+    "Writing to you from {LOCATION}, where the internet is terrible.",
+    "I'm based in {LOCATION} and work remotely for {ORGANIZATION}.",
+    "Our {LOCATION} team ships everything on {WEEKDAY}s.",
+    "We have warehouses in {LOCATION}, {LOCATION} and {LOCATION}.",
+    "The conference moves to {LOCATION} in {MONTH}.",
+    "is the {LOCATION} store open in {MONTH}?",
+    "we drove from {LOCATION} to {LOCATION} in {MONTH} and the car broke down",
+    "Can someone in {LOCATION} pick this up before {WEEKDAY}?",
+    "I was born in {LOCATION} but grew up in {LOCATION}.",
+    "Roaming doesn't work since I landed in {LOCATION}.",
+    "The package left {LOCATION} on {WEEKDAY} and nobody knows where it is.",
+    "{PERSON}, {PERSON} and {PERSON} are on the rota for {MONTH}.",
+    "{PERSON} & {PERSON} signed the lease.",
+    "Either {PERSON} or {PERSON} can approve it.",
+    "Dinner with {PERSON} and {PERSON} in {LOCATION} on {WEEKDAY}.",
+    "{PERSON} asked me to raise this with {TEAM}.",
+    "{PERSON} said {ORGANIZATION} would refund me.",
+    "Please ask {PERSON} to email me the contract.",
+    "My coworker {PERSON} can't log in.",
+    "my son {PERSON} lost his card in {LOCATION}",
+    "The account belongs to {PERSON}, not to me.",
+    "I spoke to {PERSON} on {WEEKDAY} and she promised a callback.",
+    "Agent {PERSON} closed my ticket without an answer.",
+    "Can I change the name on the ticket to {PERSON}?",
+    "The doctor, {PERSON}, referred me to a clinic in {LOCATION}.",
+    "Happy birthday {PERSON}!",
+    "hey {PERSON} r u coming to {LOCATION} this weekend",
+    "lol {PERSON} forgot the keys again",
+    "ok so {PERSON} from {TEAM} says the {ORGANIZATION} order is cancelled??",
+    "Forwarding on behalf of {PERSON} ({ORGANIZATION}).",
+    "{PERSON} wrote: the shipment to {LOCATION} is delayed.",
+    "On {WEEKDAY}, {PERSON} wrote:",
+    "Meeting with {PERSON} of {ORGANIZATION} moved to {WEEKDAY} {NUMBER}:00.",
+    "Interview: {PERSON}, applying for the {LOCATION} role at {ORGANIZATION}.",
+    "Loan officer {PERSON} at {ORGANIZATION} rejected my application.",
+    "My landlord {PERSON} in {LOCATION} kept the deposit.",
+    "Send the samples to {PERSON}, {ORGANIZATION}, {LOCATION}.",
+    "{PERSON} ({LOCATION}) won the raffle.",
+    "Hotel in {LOCATION} booked under {PERSON}.",
+    "Nurse {PERSON} gave me the wrong dose.",
+    "Both {ORGANIZATION} and {ORGANIZATION} refused the return.",
+    "I switched from {ORGANIZATION} to {ORGANIZATION} in {MONTH}.",
+    "Who handles accounts for {ORGANIZATION} in {LOCATION}?",
+    "Prices at {ORGANIZATION} went up again.",
+    "The {ORGANIZATION} app keeps logging me out.",
+    "Do you ship to {LOCATION}, {LOCATION}?",
+    "Route: {LOCATION} > {LOCATION} > {LOCATION}",
+    "From {LOCATION} with love, {PERSON}",
+    "This is {PERSON} from {ORGANIZATION} in {LOCATION}.",
+    "{PERSON} ({ORGANIZATION}) and {PERSON} ({ORGANIZATION}) joined late.",
+    "Does {ORGANIZATION} have a student discount?",
+    "Why did {ORGANIZATION} close my account?",
+    "Has {ORGANIZATION} fixed the outage in {LOCATION} yet?",
+    "Will {ORGANIZATION} match the price I saw in {LOCATION}?",
+    "{ORGANIZATION}, {ORGANIZATION} and {PERSON} are copied.",
+    "Visiting {LOCATION} and {LOCATION} in {MONTH} with {PERSON}.",
+)
+
+# Form fields: "<label><separator>{SLOT}" lines; a form is 1-4 of them joined per FORM_JOINS.
+FORM_FIELDS = {
+    "PERSON": ("Full name", "Customer", "Client", "Cardholder", "Submitted by", "Owner", "Assignee",
+               "Recipient", "Sender", "Guest", "Applicant", "Employee", "Beneficiary", "Patient", "Driver",
+               "Reported by", "Approved by", "Name"),
+    "LOCATION": ("Address", "Ship to", "Destination", "Origin", "Town", "Country", "Location", "Region",
+                 "Place of birth", "Hometown", "Branch", "Office", "Delivery city"),
+    "ORGANIZATION": ("Employer", "Vendor", "Supplier", "Bank", "Carrier", "Institution", "Business",
+                     "Merchant", "Agency", "Team", "Insurer", "Firm"),
+}  # fmt: skip
+QUIET_FIELDS = ("Order: {NUMBER}", "Date: {NUMBER} {MONTH}", "Status: open", "Priority: high",
+                "Ticket: #{NUMBER}", "Due: {WEEKDAY}", "Plan: Premium", "Department: {TEAM}")  # fmt: skip
+FORM_SEPARATORS = (": ", ": ", " - ", " = ", ":  ")
+FORM_JOINS = ("\n", "\n", "; ", " | ", ", ")
+
+SIGNOFFS = ("Best regards", "Kind regards", "Regards", "Thanks", "Thank you", "Cheers", "Sincerely",
+            "Best", "Many thanks", "All the best", "Warm wishes")  # fmt: skip
+# A signature block after the sign-off; lines are "\n"-joined.
+SIGNATURES = (
+    ("{PERSON}",),
+    ("{PERSON}", "{ORGANIZATION}"),
+    ("{PERSON}", "{ORGANIZATION}, {LOCATION}"),
+    ("{PERSON} | {ORGANIZATION} | {LOCATION}",),
+    ("{PERSON}", "Head of {TEAM}, {ORGANIZATION}"),
+    ("-- {PERSON}, {ORGANIZATION}",),
+    ("{PERSON}", "{LOCATION}"),
+    ("{PERSON} ({ORGANIZATION})",),
+    ("{PERSON} - {ORGANIZATION} - {LOCATION}",),
+    ("{LOCATION} / {PERSON} / {ORGANIZATION}",),
+    ("{PERSON} -- {ORGANIZATION}",),
+    ("{ORGANIZATION}", "{PERSON}", "{LOCATION}"),
+)
+
+SIGNATURE_SEPARATORS = (", ", " -- ", " | ", " / ", " - ", " \u00b7 ", "; ")
+
+# Entity-free text: capitalised words, months and weekdays in the positions entities take.
+QUIET = (
+    "How do I reset my password?",
+    "The app crashes when I open settings.",
+    "Thanks, that was helpful!",
+    "Can you summarise this paragraph for me?",
+    "What is the capital gains tax rate?",
+    "Please cancel my order.",
+    "My invoice total looks wrong.",
+    "Write a python function that sorts a list.",
+    "Can we move the call to {WEEKDAY}?",
+    "The renewal is due in {MONTH}.",
+    "I was charged twice in {MONTH} and again on {WEEKDAY}.",
+    "Please ask {TEAM} to look at ticket {NUMBER}.",
+    "Minutes: nothing decided, follow up in {MONTH}.",
+    "Order {NUMBER} arrived broken.",
+    "Is Support open on {WEEKDAY}?",
+    "Dear Customer, your subscription ends in {MONTH}.",
+    "Hi team, the build is green again.",
+    "Best regards, Customer Service",
+    "Escalate to {TEAM} if nobody answers by {WEEKDAY}.",
+    "See you in {MONTH}!",
+)
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")  # fmt: skip
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+TEAMS = ("Support", "Billing", "Sales", "IT", "HR", "Finance", "Legal", "Customer Service", "Security")
