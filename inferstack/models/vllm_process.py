@@ -11,8 +11,10 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,6 +86,7 @@ class VllmSupervisor:
         self._watch_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._first_healthy = asyncio.Event()
+        self._tmp_dir: Path | None = None
 
     @property
     def pid(self) -> int | None:
@@ -105,10 +108,16 @@ class VllmSupervisor:
             ) from None
 
     async def _spawn(self) -> None:
+        # vLLM leaves its ZeroMQ sockets and torch.distributed rendezvous file in the temp dir
+        # when it is killed (four files per start): each process gets a temp dir of its own,
+        # removed once that process is gone. Short name: a socket path must fit in 107 bytes.
+        self._remove_tmp_dir()
+        self._tmp_dir = Path(tempfile.mkdtemp(prefix="v", dir=self.cache.tmp))
         env = {
             **os.environ,
             **self.cache.offline_env(),
             "VLLM_CPU_KVCACHE_SPACE": f"{self.serve.kv_cache_gib:g}",
+            "TMPDIR": str(self._tmp_dir),
         }
         if self.spec.chat_template:
             (self.model_dir / "inferstack_chat_template.jinja").write_text(self.spec.chat_template)
@@ -182,7 +191,13 @@ class VllmSupervisor:
                 await self._watch_task
         if self._process is not None:
             await _kill_group(self._process, grace_s=grace_s)
+        self._remove_tmp_dir()
         self.backend.state = BackendState.STOPPED
+
+    def _remove_tmp_dir(self) -> None:
+        if self._tmp_dir is not None:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
+            self._tmp_dir = None
 
 
 async def _kill_group(process: asyncio.subprocess.Process, grace_s: float) -> None:
