@@ -43,7 +43,8 @@ TEMPLATES = ("Note from {PERSON}: please call {PHONE_NUMBER} or write {EMAIL_ADD
              "Wire it to {IBAN_CODE} ({PERSON}), thanks.",
              "The VPN host {IP_ADDRESS} rejects me; my colleague {PERSON} sees the same.",
              "{PERSON} here, reach me at {EMAIL_ADDRESS} or {PHONE_NUMBER}.",
-             "ssn on file: {US_SSN}, name {PERSON}")  # fmt: skip
+             "ssn on file: {US_SSN}, name {PERSON}",
+             "Please ship the replacement to {LOCATION}, it is for {PERSON}.")  # fmt: skip
 
 
 def pii_set(n: int, seed: int = 11) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -58,7 +59,8 @@ def pii_set(n: int, seed: int = 11) -> list[tuple[str, list[tuple[str, str]]]]:
                   if rng.random() < 0.4 else "+" + str(rng.choice([33, 49, 44, 34])) + " " + fake.msisdn()[-9:],
                   "CREDIT_CARD": us.credit_card_number(rng.choice(["visa16", "mastercard", "amex", "discover"])),
                   "IBAN_CODE": Faker(rng.choice(["de_DE", "fr_FR", "nl_NL", "es_ES", "en_GB"])).iban(),
-                  "IP_ADDRESS": us.ipv4() if rng.random() < 0.6 else us.ipv6(), "US_SSN": us.ssn()}  # fmt: skip
+                  "IP_ADDRESS": us.ipv4() if rng.random() < 0.6 else us.ipv6(), "US_SSN": us.ssn(),
+                  "LOCATION": fake.address().replace("\n", ", ")}  # a postal address in the locale's format  # fmt: skip
         template = TEMPLATES[i % len(TEMPLATES)]
         text = template.format(**values)
         rows.append((text, [(k, v) for k, v in values.items() if "{" + k + "}" in template]))
@@ -88,7 +90,7 @@ def measure() -> dict[str, object]:
     cache.apply_to_process()
     scorer = ensure_text_classifier(cache.guard_text).score
     ner = EntityRecognizer.load(cache.trained("ner"))
-    rows = pii_set(300)
+    rows = pii_set(350)
     results: dict[str, object] = {"machine": f"{os.cpu_count()} cores", "message_words": len(MESSAGE.split())}
     for kind in ("bert", "none"):
         detector = PiiDetector.build(kind, ner, cache.spacy_blank)
@@ -118,7 +120,7 @@ def table(r: dict[str, Any]) -> str:
     pii, pii_patterns = r["pii_ner_bert"], r["pii_ner_none"]
     return "\n".join([
         f"Machine: {r['machine']}. Command: `make bench` (`loadtest/bench_guard.py`); 200 scans each; "
-        f"PII quality on 300 Faker messages (11 locales, templates the NER never trained on, {pii['entities']} entities).",
+        f"PII quality on 350 Faker messages (11 locales, templates the NER never trained on, {pii['entities']} entities; a value counts as found when a finding overlaps it).",
         "",
         "| measurement | result | target |",
         "|---|---|---|",
