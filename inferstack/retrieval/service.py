@@ -67,8 +67,11 @@ class Reranker:
         from inferstack.models.onnx_head import OnnxGraph, ensure_int8
         from inferstack.models.training.trainer import read_card
 
+        card = read_card(folder)
+        if card is None or "max_length" not in card:  # the length it was trained at decides the cost
+            raise RuntimeError(f"{folder}: no model card with max_length; run `inferstack train reranker`")
+        max_length = int(card["max_length"])
         onnx = ensure_int8(folder, AutoModelForSequenceClassification, pairs=True)
-        max_length = int((read_card(folder) or {}).get("max_length", 128))
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         return cls(tokenizer, OnnxGraph(onnx, torch.get_num_threads()), max_length)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,8 @@ def test_cutting_passages_to_their_first_words_keeps_the_scores(reranker: Rerank
     np.testing.assert_allclose(
         reranker.score_sync(query, [p.description for p in pages]), expected, atol=1e-5
     )
+
+
+def test_a_reranker_folder_without_its_model_card_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="inferstack train reranker"):
+        Reranker.load(tmp_path)
