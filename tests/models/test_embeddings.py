@@ -78,5 +78,5 @@ async def test_embed_refuses_input_over_the_limit_and_counts_tokens(int8: Embedd
 
 def test_graphs_live_in_the_project_cache(int8: Embedder) -> None:
     folder = CacheLayout(Settings().cache_dir).models / f"{Settings().embeddings.name}-onnx"
-    assert (folder / "model.onnx").is_file() and (folder / "model.int8.onnx").is_file()
+    assert (folder / "model.onnx").is_file() and (folder / "model.int8-matmul.onnx").is_file()
     assert Path(folder).is_relative_to(Settings().cache_dir)
