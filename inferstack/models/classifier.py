@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,12 @@ from inferstack.models.onnx_head import OnnxGraph, ensure_int8
 
 MAX_LEN = 256
 _JOINERS = frozenset({"-", "'", "\u2019"})  # inside one word: "Jean-Luc", "O'Brien"
-_EDGE = frozenset(" \t\r\n,;:()[]{}<>|-\u2013\u2014\"'?!")
+# Lower-case parts of names ("van", "de la"); not "y"/"e"/"i": "Ana y Pedro" are two people, nor
+# words that are names themselves ("Ben", "Al").
+_PARTICLES = frozenset({"van", "von", "de", "der", "den", "des", "du", "da", "das", "dos", "di", "del",
+                        "della", "la", "le", "ter", "ten", "zu", "bin", "binti", "ibn", "af",
+                        "av"})  # fmt: skip
+_EDGE = frozenset(" \t\r\n,;:()[]{}<>|-\u2013\u2014\"'\u2019?!")
 
 
 def _labels(config: Any) -> list[str]:
@@ -74,6 +79,15 @@ class _FineTuned:
         runtime = OnnxGraph(ensure_int8(folder, cls.auto_model), torch.get_num_threads())
         return cls(tokenizer, _labels(AutoConfig.from_pretrained(str(folder))), runtime)
 
+    @staticmethod
+    def _batches(texts: list[str], batch_size: int) -> Iterator[list[int]]:
+        """Indices of `texts` in batches of similar length. Padding costs time, and in the int8
+        graph it also changed answers: ONNX Runtime quantises activations with one scale per
+        tensor, padded rows included, so a message's label depended on its batch neighbours."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            yield order[start : start + batch_size]
+
     def _best(self, enc: Any) -> tuple[np.ndarray, np.ndarray]:
         """Probability and id of the best class per row (per token for the NER). In NumPy: a
         torch op right after an ONNX Runtime run waited for cores its workers were still
@@ -89,17 +103,18 @@ class IntentClassifier(_FineTuned):
 
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Intent]:
-        out: list[Intent] = []
-        for i in range(0, len(texts), batch_size):
+        out: list[Intent] = [Intent("", 0.0)] * len(texts)
+        for batch in self._batches(texts, batch_size):
             enc = self.tokenizer(
-                texts[i : i + batch_size],
+                [texts[i] for i in batch],
                 padding=True,
                 truncation=True,
                 max_length=MAX_LEN,
                 return_tensors="pt",
             )
             scores, ids = self._best(enc)
-            out += [Intent(self.labels[int(j)], round(float(s), 4)) for s, j in zip(scores, ids, strict=True)]
+            for i, s, j in zip(batch, scores, ids, strict=True):
+                out[i] = Intent(self.labels[int(j)], round(float(s), 4))
         return out
 
 
@@ -110,18 +125,19 @@ class EntityRecognizer(_FineTuned):
 
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 32) -> list[list[Entity]]:
-        out: list[list[Entity]] = []
-        for i in range(0, len(texts), batch_size):
-            chunk = texts[i : i + batch_size]
+        out: list[list[Entity]] = [[] for _ in texts]
+        for batch in self._batches(texts, batch_size):
+            chunk = [texts[i] for i in batch]
             enc = self.tokenizer(
                 chunk, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt",
                 return_offsets_mapping=True,
             )  # fmt: skip
             offsets = enc.pop("offset_mapping").tolist()
             scores, ids = self._best(enc)
-            for row, text in enumerate(chunk):
-                words = enc.word_ids(row)
-                out.append(self._decode(text, offsets[row], words, ids[row].tolist(), scores[row].tolist()))
+            for row, (i, text) in enumerate(zip(batch, chunk, strict=True)):
+                out[i] = self._decode(
+                    text, offsets[row], enc.word_ids(row), ids[row].tolist(), scores[row].tolist()
+                )
         return out
 
     def _decode(
@@ -134,7 +150,6 @@ class EntityRecognizer(_FineTuned):
     ) -> list[Entity]:
         entities: list[Entity] = []
         current: list[Any] | None = None  # [label, start, end, [scores]]
-        joiner_end: int | None = None  # end of a "-" or "'" held right after `current`
         previous_word: int | None = None
         for (start, end), word, tag_id, score in zip(offsets, words, ids, scores, strict=True):
             if word is None:  # special tokens
@@ -144,18 +159,12 @@ class EntityRecognizer(_FineTuned):
             # A later subword of a word follows the word's first piece, whatever it was tagged.
             glued = current is not None and word == previous_word
             previous_word = word
-            if joiner_end is not None:
-                held, joiner_end = joiner_end, None
-                if current is not None and start == held and label == current[0]:
-                    # "Hernandez-Bigot", "Papouasie-Nouvelle-Guinée": the tokenizer splits at the
-                    # hyphen and the model may tag either side B-; one word stays one entity.
-                    current[2] = end
+            if current is not None and self._continues_word(text, current, (start, end), tag):
+                current[2] = end
+                if text[start:end] not in _JOINERS:
                     current[3].append(score)
-                    continue
+                continue
             if tag == "O" and not glued:
-                if current is not None and start == current[2] and text[start:end] in _JOINERS:
-                    joiner_end = end  # kept only if the same entity goes on right after it
-                    continue
                 current = self._close(text, current, entities)
                 continue
             if current is not None and (glued or (prefix == "I" and label == current[0])):
@@ -170,7 +179,40 @@ class EntityRecognizer(_FineTuned):
             if tag != "O":
                 current = [label, start, end, [score]]
         self._close(text, current, entities)
-        return entities
+        return self._join_particles(text, entities)
+
+    @staticmethod
+    def _continues_word(text: str, current: list[Any], piece: tuple[int, int], tag: str) -> bool:
+        """A joiner ("-", "'") right after `current`, whatever its tag (`_close` drops it if the
+        word ends there), or the piece right after such a joiner: "Hernandez-Bigot",
+        "Papouasie-Nouvelle-Guinée", "Ernst-August". The tokenizer splits there and the model
+        may tag the far side B-, another type or even O (a month); a word without spaces stays
+        one entity, of its first part's type. A lower-case O piece ends it: "Lyon-based", "Ana's"."""
+        start, end = piece
+        if start != current[2]:
+            return False
+        if text[start:end] in _JOINERS:
+            return True
+        return text[start - 1] in _JOINERS and (tag != "O" or text[start:end][:1].isupper())
+
+    @staticmethod
+    def _join_particles(text: str, entities: list[Entity]) -> list[Entity]:
+        """Two PERSON entities with only name particles between them are one name ("Lucas du
+        Lacombe", "Ludwig van Beethoven"): the model often leaves the particle out."""
+        out: list[Entity] = []
+        for entity in entities:
+            last = out[-1] if out else None
+            if entity.text in _PARTICLES and last is not None and last.label == "PERSON":
+                continue  # "du" tagged on its own after a name: part of the gap checked below
+            gap = text[last.end : entity.start] if last is not None else ""
+            words = gap.split()
+            if (last is not None and last.label == entity.label == "PERSON" and "\n" not in gap
+                    and 0 < len(words) <= 2 and all(w.lower() in _PARTICLES for w in words)):  # fmt: skip
+                score = round((last.score + entity.score) / 2, 4)
+                out[-1] = Entity("PERSON", text[last.start : entity.end], last.start, entity.end, score)
+            else:
+                out.append(entity)
+        return out
 
     @staticmethod
     def _close(text: str, current: list[Any] | None, entities: list[Entity]) -> None:

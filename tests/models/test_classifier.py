@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from transformers import AutoTokenizer
 
-from inferstack.models.classifier import EntityRecognizer
+from inferstack.config import Settings
+from inferstack.models.classifier import Entity, EntityRecognizer, IntentClassifier
+from inferstack.models.embeddings import minilm_path
 
 TAGS = ["O", "B-PERSON", "I-PERSON", "B-LOCATION", "I-LOCATION"]
 
@@ -38,9 +42,37 @@ CASES = [
     # a hyphen inside one word joins two pieces of the same entity, even one tagged B- after it
     (HYPHEN, [(0, 3), (4, 8), (8, 9), (9, 14), (14, 15), (15, 16), (17, 20)], [0, 1, 2, 3, 4, 5, 6],
      [1, 2, 0, 1, 0, 0, 0], [("PERSON", "Ana Lima-Costa")]),
-    # ... but not pieces of another type ("'s" after the name stays outside: first case)
-    (HYPHEN, [(4, 8), (8, 9), (9, 14)], [1, 2, 3], [1, 0, 3], [("PERSON", "Lima"), ("LOCATION", "Costa")]),
+    # ... and of another type: one word is one entity, of its first part's type
+    (HYPHEN, [(4, 8), (8, 9), (9, 14)], [1, 2, 3], [1, 0, 3], [("PERSON", "Lima-Costa")]),
+    # a hyphen tagged into the entity, then B- right after it: still one word
+    (HYPHEN, [(4, 8), (8, 9), (9, 14)], [1, 2, 3], [1, 2, 1], [("PERSON", "Lima-Costa")]),
+    # "'s" after the name stays outside (O after the joiner), as does a word after a spaced dash
+    (HYPHEN, [(4, 8), (8, 9), (9, 14), (14, 15), (15, 16)], [1, 2, 3, 4, 5], [1, 0, 3, 0, 0],
+     [("PERSON", "Lima-Costa")]),
+    ("Ana - Porto", [(0, 3), (4, 5), (6, 11)], [0, 1, 2], [1, 0, 3],
+     [("PERSON", "Ana"), ("LOCATION", "Porto")]),
 ]  # fmt: skip
+
+
+PARTICLES = [
+    # (text, [(label, start, end)]) -> entities after particles are joined
+    ("Lucas du Lacombe", [("PERSON", 0, 5), ("PERSON", 9, 16)], [("PERSON", "Lucas du Lacombe")]),
+    ("Lucas du Lacombe", [("PERSON", 0, 5), ("LOCATION", 6, 8), ("PERSON", 9, 16)],
+     [("PERSON", "Lucas du Lacombe")]),
+    ("Maria de la Cruz", [("PERSON", 0, 5), ("PERSON", 12, 16)], [("PERSON", "Maria de la Cruz")]),
+    ("Ana y Pedro", [("PERSON", 0, 3), ("PERSON", 6, 11)], [("PERSON", "Ana"), ("PERSON", "Pedro")]),
+    ("Ana de Porto", [("PERSON", 0, 3), ("LOCATION", 7, 12)], [("PERSON", "Ana"), ("LOCATION", "Porto")]),
+    ("Ana\nde Lima", [("PERSON", 0, 3), ("PERSON", 7, 11)], [("PERSON", "Ana"), ("PERSON", "Lima")]),
+    ("hi de", [("PERSON", 3, 5)], [("PERSON", "de")]),  # no name before it: left as the model said
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "found", "expected"), PARTICLES)
+def test_name_particles_join_two_parts_of_one_name(
+    text: str, found: list[tuple[str, int, int]], expected: list[tuple[str, str]]
+) -> None:
+    entities = [Entity(label, text[s:e], s, e, 0.9) for label, s, e in found]
+    assert [(e.label, e.text) for e in EntityRecognizer._join_particles(text, entities)] == expected
 
 
 @pytest.mark.parametrize(("text", "offsets", "words", "ids", "expected"), CASES)
@@ -52,3 +84,20 @@ def test_decode(
     assert [(e.label, e.text) for e in entities] == expected
     for entity in entities:
         assert text[entity.start : entity.end] == entity.text
+
+
+def test_batches_are_cut_by_length_and_answers_keep_the_callers_order() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path(Settings().embeddings.package)))
+    widths: list[int] = []
+
+    def logits(enc: dict[str, np.ndarray]) -> np.ndarray:
+        """One-hot on each row's token count, so a label says which text it came from."""
+        widths.append(enc["input_ids"].shape[1])
+        return np.eye(20)[enc["attention_mask"].numpy().sum(-1)]
+
+    classifier = IntentClassifier(tokenizer, [f"tokens={n}" for n in range(20)], logits)
+    texts = ["a b c d e f g h", "a", "a b c d e f g", "a b", "a b c d e f g h i", "a b c"]
+    assert [i.label for i in classifier.predict(texts, batch_size=2)] == [
+        f"tokens={n}" for n in (10, 3, 9, 4, 11, 5)
+    ]
+    assert widths == [4, 9, 11]  # [a, a b], [a b c, a b c d e f g], [a b c d e f g h, ... i]

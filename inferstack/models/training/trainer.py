@@ -61,7 +61,7 @@ def recipe_hash(kind: str, config: TrainConfig) -> str:
 
         parts: list[Any] = [manpages, reranker]
     else:
-        data = [intent_data] if kind == "intent" else [ner_data, ner_templates]
+        data = [intent_data] if kind == "intent" else [ner_data, ner_templates, _token_labels]
         parts = [*data, _backbone, _token_count]
     sources = [inspect.getsource(part) for part in (*parts, _fit, _batches)]
     blob = json.dumps([kind, config.__dict__, MAX_LEN, sources]).encode()

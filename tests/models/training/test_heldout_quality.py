@@ -29,11 +29,17 @@ def cache() -> CacheLayout:
     return layout
 
 
-@pytest.fixture(scope="module")
-def intent_scores(cache: CacheLayout) -> dict[str, Any]:
+@pytest.fixture(scope="module", params=["batched", "one_by_one"])
+def intent_scores(cache: CacheLayout, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Scored in batches of 64 (the throughput path) and one message per call, as /v1/classify
+    and the chat path serve it: int8 activations are quantised per batch, so the two may differ."""
     heldout = intent_data.heldout_set()
     classifier = IntentClassifier.load(cache.trained("intent"))
-    predicted = [p.label for p in classifier.predict([t for t, _ in heldout])]
+    texts = [t for t, _ in heldout]
+    if request.param == "batched":
+        predicted = [p.label for p in classifier.predict(texts)]
+    else:
+        predicted = [classifier.predict([text])[0].label for text in texts]
     return intent_metrics([label for _, label in heldout], predicted, intent_data.INTENT_LABELS)
 
 
@@ -61,7 +67,6 @@ def test_intent_accuracy_and_macro_f1(intent_scores: dict[str, Any]) -> None:
     assert intent_scores["macro_f1"] >= 0.93, intent_scores
 
 
-@pytest.mark.xfail(strict=False, reason="measured unsafe_request recall 0.967 (int8; f32 0.983); target 0.97")
 def test_intent_unsafe_recall(intent_scores: dict[str, Any]) -> None:
     assert intent_scores["per_label"]["unsafe_request"]["recall"] >= 0.97, intent_scores
 
@@ -70,7 +75,7 @@ def test_ner_location_f1(ner_scores: dict[str, Any]) -> None:
     assert ner_scores["LOCATION"]["f1"] >= 0.90, ner_scores
 
 
-PERSON_GAP = "measured PERSON F1 0.839 (exact spans, int8; f32 0.833); target 0.90"
+PERSON_GAP = "measured PERSON F1 0.840 (exact spans, int8; f32 0.841); target 0.90"
 
 
 @pytest.mark.xfail(strict=False, reason=PERSON_GAP)
@@ -85,6 +90,7 @@ def test_ner_person_floor(ner_scores: dict[str, Any]) -> None:
 
 def test_ner_on_the_blind_set(recognizer: EntityRecognizer) -> None:
     """The second held-out set, never read for errors: floors a little under what it measured
-    (PERSON 0.860, LOCATION 0.697), so a recipe that fits the first set at its expense fails."""
+    when they were set (PERSON 0.860, LOCATION 0.697; now 0.877 / 0.717), so a recipe that fits
+    the first set at its expense fails."""
     scores = _ner_scores(recognizer, ner_data.blind_set())
     assert scores["PERSON"]["f1"] >= 0.80 and scores["LOCATION"]["f1"] >= 0.65, scores
