@@ -64,8 +64,10 @@ def stack(workdir: Path) -> Iterator[dict[str, str]]:
     gw_port, vllm_port, fake_port = free_port(), free_port(), free_port()
     config = {
         "port": gw_port,
-        # Pass-through: the intent stage (measured by bench_classify) stays out of the chat path.
+        # Pass-through: the intent stage and the guard (measured by bench_classify and
+        # bench_guard) stay out of the chat path, so the rows measure the gateway's own cost.
         "classifier": {"in_chat": False},
+        "guard": {"enabled": False},
         "models": [
             {
                 "name": MODEL,
