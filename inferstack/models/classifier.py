@@ -31,6 +31,12 @@ _PARTICLES = frozenset({"van", "von", "de", "der", "den", "des", "du", "da", "da
 _EDGE = frozenset(" \t\r\n,;:()[]{}<>|-\u2013\u2014\"'\u2019?!")
 
 
+def _particles_only(gap: str) -> bool:
+    """One or two name particles on one line: the gap inside "Lucas du Lacombe"."""
+    words = gap.split()
+    return "\n" not in gap and 0 < len(words) <= 2 and all(w.lower() in _PARTICLES for w in words)
+
+
 def _labels(config: Any) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 
@@ -201,15 +207,16 @@ class EntityRecognizer(_FineTuned):
         Lacombe", "Ludwig van Beethoven"): the model often leaves the particle out."""
         out: list[Entity] = []
         for entity in entities:
-            last = out[-1] if out else None
-            if entity.text in _PARTICLES and last is not None and last.label == "PERSON":
-                continue  # "du" tagged on its own after a name: part of the gap checked below
-            gap = text[last.end : entity.start] if last is not None else ""
-            words = gap.split()
-            if (last is not None and last.label == entity.label == "PERSON" and "\n" not in gap
-                    and 0 < len(words) <= 2 and all(w.lower() in _PARTICLES for w in words)):  # fmt: skip
-                score = round((last.score + entity.score) / 2, 4)
-                out[-1] = Entity("PERSON", text[last.start : entity.end], last.start, entity.end, score)
+            name = out[-1] if out and out[-1].label == "PERSON" else None
+            if name is not None and entity.text in _PARTICLES:
+                continue  # "du" tagged on its own after a name: part of the gap checked next
+            if (
+                name is not None
+                and entity.label == "PERSON"
+                and _particles_only(text[name.end : entity.start])
+            ):
+                score = round((name.score + entity.score) / 2, 4)
+                out[-1] = Entity("PERSON", text[name.start : entity.end], name.start, entity.end, score)
             else:
                 out.append(entity)
         return out

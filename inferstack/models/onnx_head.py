@@ -54,10 +54,11 @@ def quantize_int8(source: Path, target: Path) -> Path:
     keep the ranking (score correlation 0.78), and ONNX Runtime's BERT graph fusions were slower
     here. The embedding tables stay float32: a lookup gains no speed from int8, and quantising
     them cost the intent head unsafe-request answers (held-out recall 0.967 -> 0.983 without)."""
-    (target.parent / _OLD_INT8_FILE).unlink(missing_ok=True)
     if is_fresh(target, source):
         return target
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    (target.parent / _OLD_INT8_FILE).unlink(missing_ok=True)  # replaced by `target` from here on
 
     partial = target.with_name(f".{target.name}.{os.getpid()}")
     quantize_dynamic(
