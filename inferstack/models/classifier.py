@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,21 @@ def _particles_only(gap: str) -> bool:
     return "\n" not in gap and 0 < len(words) <= 2 and all(w.lower() in _PARTICLES for w in words)
 
 
+def capital_flags(text: str, offsets: Sequence[Sequence[int]], words: list[int | None]) -> list[int]:
+    """1 for every word piece of a word that starts with a capital letter, else 0. The NER reads
+    these as BERT's token types: the shipped MiniLM is uncased ("Kovacs" and "kovacs" are one
+    piece), and a capital is what tells "Rose" or "Paris" the name from the word."""
+    flags, flag, previous = [], 0, None
+    for (start, _), word in zip(offsets, words, strict=True):
+        if word is None:
+            flag = 0
+        elif word != previous:
+            flag = int(text[start].isupper())
+        flags.append(flag)
+        previous = word
+    return flags
+
+
 def _labels(config: Any) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 
@@ -61,6 +76,7 @@ class _FineTuned:
     tokenizer batch to logits (ONNX Runtime when served, the PyTorch module in training)."""
 
     auto_model: Any = None  # the transformers Auto* class that loads the head
+    token_types = False  # whether the graph reads token_type_ids (the NER's capital flags)
 
     def __init__(
         self, tokenizer: PreTrainedTokenizerBase, labels: list[str], logits: Callable[[Any], np.ndarray]
@@ -82,7 +98,8 @@ class _FineTuned:
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         if not onnx:
             return cls.from_model(tokenizer, cls.auto_model.from_pretrained(str(folder)))
-        runtime = OnnxGraph(ensure_int8(folder, cls.auto_model), torch.get_num_threads())
+        graph = ensure_int8(folder, cls.auto_model, token_types=cls.token_types)
+        runtime = OnnxGraph(graph, torch.get_num_threads())
         return cls(tokenizer, _labels(AutoConfig.from_pretrained(str(folder))), runtime)
 
     @staticmethod
@@ -128,6 +145,7 @@ class EntityRecognizer(_FineTuned):
     """Token classifier with BIO tags; subword predictions are merged into character spans."""
 
     auto_model = AutoModelForTokenClassification
+    token_types = True
 
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 32) -> list[list[Entity]]:
@@ -139,6 +157,9 @@ class EntityRecognizer(_FineTuned):
                 return_offsets_mapping=True,
             )  # fmt: skip
             offsets = enc.pop("offset_mapping").tolist()
+            enc["token_type_ids"] = torch.tensor(
+                [capital_flags(text, offsets[row], enc.word_ids(row)) for row, text in enumerate(chunk)]
+            )
             scores, ids = self._best(enc)
             for row, (i, text) in enumerate(zip(batch, chunk, strict=True)):
                 out[i] = self._decode(

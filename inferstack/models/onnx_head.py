@@ -73,23 +73,24 @@ def quantize_int8(source: Path, target: Path) -> Path:
     return target
 
 
-def ensure_onnx(folder: Path, auto_model: Any, *, pairs: bool = False) -> Path:
-    """`folder/model.onnx`, exported from the weights when missing or older than them. `pairs`:
-    the head reads text pairs (a cross-encoder), so the graph takes token_type_ids too."""
+def ensure_onnx(folder: Path, auto_model: Any, *, token_types: bool = False) -> Path:
+    """`folder/model.onnx`, exported from the weights when missing or older than them. With
+    `token_types` the graph takes token_type_ids too: a cross-encoder's text pairs, the NER's
+    capital flags."""
     target = folder / ONNX_FILE
     if is_fresh(target, folder / WEIGHTS_FILE):
         return target
     # Eager attention exports to plain MatMul/Softmax nodes that ONNX Runtime fuses.
     model = auto_model.from_pretrained(str(folder), attn_implementation="eager").eval()
     ids = torch.ones(1, 8, dtype=torch.long)
-    inputs = (ids, torch.ones_like(ids), *((torch.zeros_like(ids),) if pairs else ()))
+    inputs = (ids, torch.ones_like(ids), *((torch.zeros_like(ids),) if token_types else ()))
     names = ["input_ids", "attention_mask", "token_type_ids"][: len(inputs)]
     return export_graph(model, inputs, names, "logits", target)
 
 
-def ensure_int8(folder: Path, auto_model: Any, *, pairs: bool = False) -> Path:
+def ensure_int8(folder: Path, auto_model: Any, *, token_types: bool = False) -> Path:
     """`folder/model.int8-matmul.onnx`, the int8 form of `ensure_onnx`'s graph (see `quantize_int8`)."""
-    return quantize_int8(ensure_onnx(folder, auto_model, pairs=pairs), folder / INT8_FILE)
+    return quantize_int8(ensure_onnx(folder, auto_model, token_types=token_types), folder / INT8_FILE)
 
 
 def _shared_pool(threads: int) -> None:

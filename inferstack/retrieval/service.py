@@ -71,7 +71,7 @@ class Reranker:
         if card is None or "max_length" not in card:  # the length it was trained at decides the cost
             raise RuntimeError(f"{folder}: no model card with max_length; run `inferstack train reranker`")
         max_length = int(card["max_length"])
-        onnx = ensure_int8(folder, AutoModelForSequenceClassification, pairs=True)
+        onnx = ensure_int8(folder, AutoModelForSequenceClassification, token_types=True)
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         return cls(tokenizer, OnnxGraph(onnx, torch.get_num_threads()), max_length)
 

@@ -7,7 +7,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from inferstack.config import Settings
-from inferstack.models.classifier import Entity, EntityRecognizer, IntentClassifier
+from inferstack.models.classifier import Entity, EntityRecognizer, IntentClassifier, capital_flags
 from inferstack.models.embeddings import minilm_path
 
 TAGS = ["O", "B-PERSON", "I-PERSON", "B-LOCATION", "I-LOCATION"]
@@ -101,3 +101,18 @@ def test_batches_are_cut_by_length_and_answers_keep_the_callers_order() -> None:
         f"tokens={n}" for n in (10, 3, 9, 4, 11, 5)
     ]
     assert widths == [4, 9, 11]  # [a, a b], [a b c, a b c d e f g], [a b c d e f g h, ... i]
+
+
+def test_capital_flags_mark_every_piece_of_a_capitalised_word() -> None:
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path(Settings().embeddings.package)))
+    text = "hi Kovács, meet rose Rose-Marie in ÉVORA 東京"
+    enc = tokenizer(text, return_offsets_mapping=True)
+    flags = capital_flags(text, enc["offset_mapping"], enc.word_ids())
+    pieces = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    assert list(zip(pieces, flags, strict=True)) == [
+        ("[CLS]", 0), ("hi", 0), ("ko", 1), ("##vac", 1), ("##s", 1), (",", 0), ("meet", 0),
+        ("rose", 0), ("rose", 1), ("-", 0), ("marie", 1), ("in", 0), ("ev", 1), ("##ora", 1),
+        ("東", 0), ("京", 0), ("[SEP]", 0),
+    ]  # fmt: skip
+    batch = tokenizer(["rose", "a rose in bloom"], padding=True, return_offsets_mapping=True)
+    assert capital_flags("rose", batch["offset_mapping"][0], batch.word_ids(0)) == [0] * 6  # padded row

@@ -124,12 +124,17 @@ def generate(templates: Sequence[str], locales: Sequence[str], n: int, seed: int
             rows.append(NerExample(rng.choice(NEGATIVES), ()))
             continue
         makers = fakers[locales[i % len(locales)]]
-        example = render(templates[i % len(templates)], makers)
-        lowered = example.text.lower()
-        if rng.random() < 0.2 and len(lowered) == len(example.text):  # chat users skip capitals
-            example = NerExample(lowered, example.spans)
-        rows.append(example)
+        rows.append(_lowered(render(templates[i % len(templates)], makers), rng))
     return rows
+
+
+def _lowered(example: NerExample, rng: random.Random, share: float = 0.2) -> NerExample:
+    """`example` in lower case, `share` of the time: chat users skip capitals. Kept where lower
+    case keeps the offsets (not for "İ", which lowers to two characters)."""
+    lowered = example.text.lower()
+    if rng.random() < share and len(lowered) == len(example.text):
+        return NerExample(lowered, example.spans)
+    return example
 
 
 def _person(fake: Faker, rng: random.Random) -> str:
@@ -245,7 +250,7 @@ def training_set(n: int = 4200, seed: int = 5) -> list[NerExample]:
     rng = random.Random(seed)
     fakers = [_seeded_faker(locale, rng.randrange(1 << 30)) for locale in TRAIN_LOCALES]
     makers = [_training_makers(fake, rng) for fake in fakers]
-    return [render(training_template(rng), makers[i % len(makers)]) for i in range(n)]
+    return [_lowered(render(training_template(rng), makers[i % len(makers)]), rng) for i in range(n)]
 
 
 def heldout_set(n: int = 500, seed: int = 71) -> list[NerExample]:

@@ -29,6 +29,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from inferstack.models.classifier import capital_flags
 from inferstack.models.training import intent_data, ner_data, ner_templates
 from inferstack.models.training.metrics import intent_metrics, ner_metrics
 
@@ -61,7 +62,7 @@ def recipe_hash(kind: str, config: TrainConfig) -> str:
 
         parts: list[Any] = [manpages, reranker]
     else:
-        data = [intent_data] if kind == "intent" else [ner_data, ner_templates, _token_labels]
+        data = [intent_data] if kind == "intent" else [ner_data, ner_templates, _token_labels, capital_flags]
         parts = [*data, _backbone, _token_count]
     sources = [inspect.getsource(part) for part in (*parts, _fit, _batches)]
     blob = json.dumps([kind, config.__dict__, MAX_LEN, sources]).encode()
@@ -211,8 +212,8 @@ def _token_labels(
 ) -> dict[str, Any]:
     """Tokenise one sentence; each word piece gets B-/I- of the span it lies in, else O."""
     enc = tokenizer(example.text, truncation=True, max_length=MAX_LEN, return_offsets_mapping=True)
-    tags = []
-    for start, end in enc.pop("offset_mapping"):
+    tags, offsets = [], enc.pop("offset_mapping")
+    for start, end in offsets:
         if start == end:  # special tokens
             tags.append(-100)
             continue
@@ -222,8 +223,9 @@ def _token_labels(
                 tag = ("B-" if start == s else "I-") + label
                 break
         tags.append(label_id[tag])
-    # Single-segment input: token_type_ids are all zero, which BERT assumes when they are absent.
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": tags}
+    types = capital_flags(example.text, offsets, enc.word_ids())
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "token_type_ids": types,
+            "labels": tags}  # fmt: skip
 
 
 def ner_tags() -> list[str]:
