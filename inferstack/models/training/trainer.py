@@ -159,8 +159,8 @@ def _backbone(auto_cls: Any, backbone: Path, labels: list[str]) -> tuple[Any, An
         str(backbone), num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label_id
     )
     # The 30k-row word-piece table is half the weights and a third of a step's time here (its
-    # gradient and AdamW update are dense); frozen, it also keeps the pre-trained pieces of
-    # names and places from unseen locales where pre-training put them.
+    # gradient and AdamW update are dense). Training it too cost the NER ~22 % more time for
+    # +0.005 held-out PERSON F1 over three data draws (README), so it stays frozen.
     model.base_model.embeddings.word_embeddings.weight.requires_grad_(False)
     return AutoTokenizer.from_pretrained(str(backbone)), model, label_id
 

@@ -75,7 +75,7 @@ def test_ner_location_f1(ner_scores: dict[str, Any]) -> None:
     assert ner_scores["LOCATION"]["f1"] >= 0.90, ner_scores
 
 
-PERSON_GAP = "measured PERSON F1 0.840 (exact spans, int8; f32 0.841); target 0.90"
+PERSON_GAP = "measured PERSON F1 0.851 (exact spans, int8; f32 0.842); target 0.90"
 
 
 @pytest.mark.xfail(strict=False, reason=PERSON_GAP)
@@ -85,12 +85,11 @@ def test_ner_person_f1(ner_scores: dict[str, Any]) -> None:
 
 def test_ner_person_floor(ner_scores: dict[str, Any]) -> None:
     # Guards against regressions while the 0.90 target is open.
-    assert ner_scores["PERSON"]["f1"] >= 0.78, ner_scores
+    assert ner_scores["PERSON"]["f1"] >= 0.82, ner_scores
 
 
 def test_ner_on_the_blind_set(recognizer: EntityRecognizer) -> None:
-    """The second held-out set, never read for errors: floors a little under what it measured
-    when they were set (PERSON 0.860, LOCATION 0.697; now 0.877 / 0.717), so a recipe that fits
-    the first set at its expense fails."""
+    """The second held-out set, never read for errors: floors a little under what it measures
+    (PERSON 0.891, LOCATION 0.727), so a recipe that fits the first set at its expense fails."""
     scores = _ner_scores(recognizer, ner_data.blind_set())
-    assert scores["PERSON"]["f1"] >= 0.80 and scores["LOCATION"]["f1"] >= 0.65, scores
+    assert scores["PERSON"]["f1"] >= 0.85 and scores["LOCATION"]["f1"] >= 0.69, scores
