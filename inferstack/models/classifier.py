@@ -40,7 +40,11 @@ def _particles_only(gap: str) -> bool:
 def capital_flags(text: str, offsets: Sequence[Sequence[int]], words: list[int | None]) -> list[int]:
     """1 for every word piece of a word that starts with a capital letter, else 0. The NER reads
     these as BERT's token types: the shipped MiniLM is uncased ("Kovacs" and "kovacs" are one
-    piece), and a capital is what tells "Rose" or "Paris" the name from the word."""
+    piece), and a capital is what tells "Rose" or "Paris" the name from the word. A text with
+    more capitals than lower-case letters ("HELP, MY NAME IS ...") is all 0, as if lower case:
+    there capitals say nothing, and with 1s it read as a row of names."""
+    if sum(map(str.isupper, text)) > sum(map(str.islower, text)):
+        return [0] * len(words)
     flags, flag, previous = [], 0, None
     for (start, _), word in zip(offsets, words, strict=True):
         if word is None:
@@ -214,13 +218,15 @@ class EntityRecognizer(_FineTuned):
         word ends there), or the piece right after such a joiner: "Hernandez-Bigot",
         "Papouasie-Nouvelle-Guinée", "Ernst-August". The tokenizer splits there and the model
         may tag the far side B-, another type or even O (a month); a word without spaces stays
-        one entity, of its first part's type. A lower-case O piece ends it: "Lyon-based", "Ana's"."""
+        one entity, of its first part's type. An O piece ends it unless it is capitalised with
+        lower case after: "Lyon-based", "Ana's", "ANA'S"."""
         start, end = piece
         if start != current[2]:
             return False
-        if text[start:end] in _JOINERS:
+        part = text[start:end]
+        if part in _JOINERS:
             return True
-        return text[start - 1] in _JOINERS and (tag != "O" or text[start:end][:1].isupper())
+        return text[start - 1] in _JOINERS and (tag != "O" or (part[:1].isupper() and not part.isupper()))
 
     @staticmethod
     def _join_particles(text: str, entities: list[Entity]) -> list[Entity]:

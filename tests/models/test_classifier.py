@@ -49,6 +49,12 @@ CASES = [
     # "'s" after the name stays outside (O after the joiner), as does a word after a spaced dash
     (HYPHEN, [(4, 8), (8, 9), (9, 14), (14, 15), (15, 16)], [1, 2, 3, 4, 5], [1, 0, 3, 0, 0],
      [("PERSON", "Lima-Costa")]),
+    # a capitalised part tagged O after a hyphen stays in ("Ernst-August": a month in training)
+    (HYPHEN, [(4, 8), (8, 9), (9, 14), (14, 15), (15, 16)], [1, 2, 3, 4, 5], [1, 0, 0, 0, 0],
+     [("PERSON", "Lima-Costa")]),
+    # in capitals throughout, "'S" is no name part; "COSTA" tagged I- stays in
+    (HYPHEN.upper(), [(4, 8), (8, 9), (9, 14), (14, 15), (15, 16)], [1, 2, 3, 4, 5], [1, 0, 2, 0, 0],
+     [("PERSON", "LIMA-COSTA")]),
     ("Ana - Porto", [(0, 3), (4, 5), (6, 11)], [0, 1, 2], [1, 0, 3],
      [("PERSON", "Ana"), ("LOCATION", "Porto")]),
 ]  # fmt: skip
@@ -116,3 +122,7 @@ def test_capital_flags_mark_every_piece_of_a_capitalised_word() -> None:
     ]  # fmt: skip
     batch = tokenizer(["rose", "a rose in bloom"], padding=True, return_offsets_mapping=True)
     assert capital_flags("rose", batch["offset_mapping"][0], batch.word_ids(0)) == [0] * 6  # padded row
+    # A text mostly in capitals reads as lower case: its capitals do not mark names.
+    shout = "HI, I AM ANA LIMA FROM Porto"
+    enc = tokenizer(shout, return_offsets_mapping=True)
+    assert capital_flags(shout, enc["offset_mapping"], enc.word_ids()) == [0] * len(enc["input_ids"])
