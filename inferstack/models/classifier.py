@@ -156,20 +156,25 @@ class EntityRecognizer(_FineTuned):
         out: list[list[Entity]] = [[] for _ in texts]
         for batch in self._batches(texts, batch_size):
             chunk = [texts[i] for i in batch]
-            enc = self.tokenizer(
-                chunk, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt",
-                return_offsets_mapping=True,
-            )  # fmt: skip
-            offsets = enc.pop("offset_mapping").tolist()
-            enc["token_type_ids"] = torch.tensor(
-                [capital_flags(text, offsets[row], enc.word_ids(row)) for row, text in enumerate(chunk)]
-            )
+            enc, offsets, words = self.encode(chunk)
             scores, ids = self._best(enc)
             for row, (i, text) in enumerate(zip(batch, chunk, strict=True)):
-                out[i] = self._decode(
-                    text, offsets[row], enc.word_ids(row), ids[row].tolist(), scores[row].tolist()
-                )
+                out[i] = self._decode(text, offsets[row], words[row], ids[row].tolist(), scores[row].tolist())
         return out
+
+    def encode(self, texts: list[str]) -> tuple[Any, list[list[list[int]]], list[list[int | None]]]:
+        """The model's input for `texts` (one padded batch, capital flags as token types) and,
+        per text, each piece's character offsets and word id."""
+        enc = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=MAX_LEN, return_tensors="pt",
+            return_offsets_mapping=True,
+        )  # fmt: skip
+        offsets = enc.pop("offset_mapping").tolist()
+        words = [enc.word_ids(row) for row in range(len(texts))]
+        enc["token_type_ids"] = torch.tensor(
+            [capital_flags(text, offsets[row], words[row]) for row, text in enumerate(texts)]
+        )
+        return enc, offsets, words
 
     def _decode(
         self,
