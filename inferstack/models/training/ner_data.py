@@ -57,6 +57,21 @@ BLIND_TEMPLATES = (
 )
 BLIND_LOCALES = ("en_AU", "fr_CH", "es_CL", "no_NO", "uk_UA", "bg_BG", "fa_IR", "fil_PH")
 
+# A third family, written in session 9 before that session's recipe experiments and scored only
+# in aggregate (no one reads its errors): the blind set had judged four sessions of recipes.
+# Its locales are in no other list; en_CA and de_LI draw partly on en_US and de_DE data.
+FRESH_TEMPLATES = (
+    "Hello, I'm writing on behalf of {PERSON} about the invoice from {ORGANIZATION}.",
+    "{PERSON} will collect the keys in {LOCATION} tomorrow morning.",
+    "any idea if {ORGANIZATION} has an office in {LOCATION}? asking for {PERSON}",
+    "Pickup point: {LOCATION}\nContact: {PERSON}\nCarrier: {ORGANIZATION}",
+    "I met {PERSON} at the {ORGANIZATION} stand in {LOCATION} last year.",
+    "The contract between {ORGANIZATION} and {PERSON} runs out next month.",
+    "{PERSON} here, calling from {LOCATION} about my {ORGANIZATION} account.",
+    "why does {ORGANIZATION} keep sending letters to my old flat in {LOCATION}",
+)
+FRESH_LOCALES = ("en_NZ", "fr_CA", "de_LU", "en_PH", "gu_IN", "en_NG", "de_LI", "en_CA")
+
 # The held-out sets' entity-free sentences (the recipe's first ones; training has more).
 NEGATIVES = blocks.QUIET[:8]
 
@@ -229,7 +244,7 @@ def _signed(rng: random.Random) -> str:
 def training_template(rng: random.Random) -> str:
     """One template from the recipe's families: chat sentences, forms, signed messages, two
     sentences in a row, entity-free text. Never one of the held-out templates."""
-    held_out = {*HELDOUT_TEMPLATES, *BLIND_TEMPLATES}
+    held_out = {*HELDOUT_TEMPLATES, *BLIND_TEMPLATES, *FRESH_TEMPLATES}
     while True:
         roll = rng.random()
         if roll < 0.45:
@@ -261,3 +276,7 @@ def heldout_set(n: int = 500, seed: int = 71) -> list[NerExample]:
 
 def blind_set(n: int = 400, seed: int = 83) -> list[NerExample]:
     return generate(BLIND_TEMPLATES, BLIND_LOCALES, n, seed)
+
+
+def fresh_set(n: int = 400, seed: int = 97) -> list[NerExample]:
+    return generate(FRESH_TEMPLATES, FRESH_LOCALES, n, seed)

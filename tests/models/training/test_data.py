@@ -41,16 +41,19 @@ def test_ner_spans_point_at_entity_text() -> None:
             assert label in ner_data.NER_LABELS
             assert 0 <= start < end <= len(example.text)
             assert example.text[start:end].strip() == example.text[start:end]
-    assert not set(ner_data.HELDOUT_TEMPLATES) & set(ner_data.BLIND_TEMPLATES)
+    families = (ner_data.HELDOUT_TEMPLATES, ner_data.BLIND_TEMPLATES, ner_data.FRESH_TEMPLATES)
+    assert len(set().union(*families)) == sum(len(f) for f in families)
+    locales = (ner_data.TRAIN_LOCALES, ner_data.HELDOUT_LOCALES, ner_data.BLIND_LOCALES, ner_data.FRESH_LOCALES)
     assert not set(ner_data.HELDOUT_LOCALES) & set(ner_data.BLIND_LOCALES)
-    assert not set(ner_data.TRAIN_LOCALES) & set(ner_data.BLIND_LOCALES)
+    for unseen in locales[2:]:  # the blind and fresh sets' locales are in no other list
+        assert all(not set(unseen) & set(other) for other in locales if other is not unseen)
 
 
 def test_ner_training_templates_are_never_held_out() -> None:
     rng = random.Random(0)
     drawn = {ner_data.training_template(rng) for _ in range(20_000)}
     assert len(drawn) > 1000  # the recipe's families compose many distinct templates
-    assert not drawn & {*ner_data.HELDOUT_TEMPLATES, *ner_data.BLIND_TEMPLATES}
+    assert not drawn & {*ner_data.HELDOUT_TEMPLATES, *ner_data.BLIND_TEMPLATES, *ner_data.FRESH_TEMPLATES}
     assert any("\n" in t and ": {" in t for t in drawn)  # forms
     assert any(t in ner_templates.QUIET for t in drawn)  # entity-free text
 
