@@ -47,18 +47,21 @@ TEMPLATES = ("Note from {PERSON}: please call {PHONE_NUMBER} or write {EMAIL_ADD
              "Please ship the replacement to {LOCATION}, it is for {PERSON}.")  # fmt: skip
 
 
+def _seeded(locale: str, seed: int) -> Faker:
+    fake = Faker(locale)
+    fake.seed_instance(seed)
+    return fake
+
+
 def pii_set(n: int, seed: int = 11) -> list[tuple[str, list[tuple[str, str]]]]:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        fake = Faker(LOCALES[i % len(LOCALES)])
-        fake.seed_instance(seed + i)
-        us = Faker("en_US")
-        us.seed_instance(seed + i)
+        fake, us = _seeded(LOCALES[i % len(LOCALES)], seed + i), _seeded("en_US", seed + i)
         values = {"PERSON": fake.name(), "EMAIL_ADDRESS": fake.email(), "PHONE_NUMBER": us.phone_number()
                   if rng.random() < 0.4 else "+" + str(rng.choice([33, 49, 44, 34])) + " " + fake.msisdn()[-9:],
                   "CREDIT_CARD": us.credit_card_number(rng.choice(["visa16", "mastercard", "amex", "discover"])),
-                  "IBAN_CODE": Faker(rng.choice(["de_DE", "fr_FR", "nl_NL", "es_ES", "en_GB"])).iban(),
+                  "IBAN_CODE": _seeded(rng.choice(["de_DE", "fr_FR", "nl_NL", "es_ES", "en_GB"]), seed + i).iban(),
                   "IP_ADDRESS": us.ipv4() if rng.random() < 0.6 else us.ipv6(), "US_SSN": us.ssn(),
                   "LOCATION": fake.address().replace("\n", ", ")}  # a postal address in the locale's format  # fmt: skip
         template = TEMPLATES[i % len(TEMPLATES)]

@@ -19,6 +19,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from inferstack.models.bio import BioPath
 from inferstack.models.onnx_head import OnnxGraph, ensure_int8
 
 MAX_LEN = 256
@@ -115,14 +116,14 @@ class _FineTuned:
         for start in range(0, len(order), batch_size):
             yield order[start : start + batch_size]
 
-    def _best(self, enc: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Probability and id of the best class per row (per token for the NER). In NumPy: a
-        torch op right after an ONNX Runtime run waited for cores its workers were still
-        spinning on (~3 ms per op on 2 cores)."""
+    def _probs(self, enc: Any) -> np.ndarray:
+        """Class probabilities per row (per token for the NER). In NumPy: a torch op right after
+        an ONNX Runtime run waited for cores its workers were still spinning on (~3 ms per op on
+        2 cores)."""
         logits = self._logits(enc)
         exp = np.exp(logits - logits.max(-1, keepdims=True))
-        probs = exp / exp.sum(-1, keepdims=True)
-        return probs.max(-1), probs.argmax(-1)
+        probs: np.ndarray = exp / exp.sum(-1, keepdims=True)
+        return probs
 
 
 class IntentClassifier(_FineTuned):
@@ -139,8 +140,8 @@ class IntentClassifier(_FineTuned):
                 max_length=MAX_LEN,
                 return_tensors="pt",
             )
-            scores, ids = self._best(enc)
-            for i, s, j in zip(batch, scores, ids, strict=True):
+            probs = self._probs(enc)
+            for i, s, j in zip(batch, probs.max(-1), probs.argmax(-1), strict=True):
                 out[i] = Intent(self.labels[int(j)], round(float(s), 4))
         return out
 
@@ -151,15 +152,22 @@ class EntityRecognizer(_FineTuned):
     auto_model = AutoModelForTokenClassification
     token_types = True
 
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, labels: list[str], logits: Callable[[Any], np.ndarray]
+    ) -> None:
+        super().__init__(tokenizer, labels, logits)
+        self._path = BioPath(labels)
+
     @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 32) -> list[list[Entity]]:
         out: list[list[Entity]] = [[] for _ in texts]
         for batch in self._batches(texts, batch_size):
             chunk = [texts[i] for i in batch]
             enc, offsets, words = self.encode(chunk)
-            scores, ids = self._best(enc)
+            probs = self._probs(enc)
             for row, (i, text) in enumerate(zip(batch, chunk, strict=True)):
-                out[i] = self._decode(text, offsets[row], words[row], ids[row].tolist(), scores[row].tolist())
+                ids, scores = self._path.tags(probs[row], words[row])
+                out[i] = self._decode(text, offsets[row], words[row], ids, scores)
         return out
 
     def encode(self, texts: list[str]) -> tuple[Any, list[list[list[int]]], list[list[int | None]]]:

@@ -244,17 +244,23 @@ def train_ner(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
     losses = _fit(model, _batches(features, collate, config.batch_size, _token_count), config)
     from inferstack.models.classifier import EntityRecognizer
 
-    predicted = EntityRecognizer.from_model(tokenizer, model).predict([ex.text for ex in heldout])
-    metrics = ner_metrics(
-        [list(ex.spans) for ex in heldout],
-        [[(ent.start, ent.end, ent.label) for ent in ents] for ents in predicted],
-        ner_data.NER_LABELS,
-    )
+    recognizer = EntityRecognizer.from_model(tokenizer, model)
+
+    def scores(examples: list[ner_data.NerExample]) -> dict[str, Any]:
+        predicted = recognizer.predict([ex.text for ex in examples])
+        return ner_metrics(
+            [list(ex.spans) for ex in examples],
+            [[(ent.start, ent.end, ent.label) for ent in ents] for ents in predicted],
+            ner_data.NER_LABELS,
+        )
+
     return _finish(
         "ner", out, model, tokenizer, config, started,
         labels=tags, train_examples=len(rows), heldout_examples=len(heldout), epoch_losses=losses,
-        heldout_metrics=metrics,
-        locales={"train": ner_data.TRAIN_LOCALES, "heldout": ner_data.HELDOUT_LOCALES},
+        heldout_metrics=scores(heldout), blind_metrics=scores(ner_data.blind_set()),
+        fresh_metrics=scores(ner_data.fresh_set()),
+        locales={"train": ner_data.TRAIN_LOCALES, "heldout": ner_data.HELDOUT_LOCALES,
+                 "blind": ner_data.BLIND_LOCALES, "fresh": ner_data.FRESH_LOCALES},
         token_type_ids="capital flags: 1 on every piece of a capitalised word, all 0 for text mostly "
                        "in capitals (inferstack.models.classifier.capital_flags)",
     )  # fmt: skip

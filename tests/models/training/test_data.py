@@ -43,7 +43,9 @@ def test_ner_spans_point_at_entity_text() -> None:
             assert example.text[start:end].strip() == example.text[start:end]
     families = (ner_data.HELDOUT_TEMPLATES, ner_data.BLIND_TEMPLATES, ner_data.FRESH_TEMPLATES)
     assert len(set().union(*families)) == sum(len(f) for f in families)
-    locales = (ner_data.TRAIN_LOCALES, ner_data.HELDOUT_LOCALES, ner_data.BLIND_LOCALES, ner_data.FRESH_LOCALES)
+    locales = (
+        ner_data.TRAIN_LOCALES, ner_data.HELDOUT_LOCALES, ner_data.BLIND_LOCALES, ner_data.FRESH_LOCALES
+    )  # fmt: skip
     assert not set(ner_data.HELDOUT_LOCALES) & set(ner_data.BLIND_LOCALES)
     for unseen in locales[2:]:  # the blind and fresh sets' locales are in no other list
         assert all(not set(unseen) & set(other) for other in locales if other is not unseen)
