@@ -1,6 +1,6 @@
 """The full models (trained by `make` setup into the cache) against the issue's targets on the
 held-out split, which comes from a different template family and partly different locales, and
-the NER on a second, blind held-out set.
+the NER on two more held-out sets that are scored only, never read for errors (blind, fresh).
 Predictions are recomputed here from the saved artefacts, not read from the model card.
 
 Targets not met yet are xfails with the measured value in the reason (issue 4 stays open); an
@@ -75,7 +75,7 @@ def test_ner_location_f1(ner_scores: dict[str, Any]) -> None:
     assert ner_scores["LOCATION"]["f1"] >= 0.90, ner_scores
 
 
-PERSON_GAP = "measured PERSON F1 0.851 (exact spans, int8; f32 0.842); target 0.90"
+PERSON_GAP = "measured PERSON F1 0.862 (exact spans, int8; f32 0.862); target 0.90"
 
 
 @pytest.mark.xfail(strict=False, reason=PERSON_GAP)
@@ -85,22 +85,29 @@ def test_ner_person_f1(ner_scores: dict[str, Any]) -> None:
 
 def test_ner_person_floor(ner_scores: dict[str, Any]) -> None:
     # Guards against regressions while the 0.90 target is open.
-    assert ner_scores["PERSON"]["f1"] >= 0.82, ner_scores
+    assert ner_scores["PERSON"]["f1"] >= 0.84, ner_scores
 
 
 def test_ner_on_the_blind_set(recognizer: EntityRecognizer) -> None:
     """The second held-out set, never read for errors: floors a little under what it measures
-    (PERSON 0.891, LOCATION 0.727), so a recipe that fits the first set at its expense fails."""
+    (PERSON 0.915, LOCATION 0.761), so a recipe that fits the first set at its expense fails."""
     scores = _ner_scores(recognizer, ner_data.blind_set())
-    assert scores["PERSON"]["f1"] >= 0.85 and scores["LOCATION"]["f1"] >= 0.69, scores
+    assert scores["PERSON"]["f1"] >= 0.88 and scores["LOCATION"]["f1"] >= 0.72, scores
+
+
+def test_ner_on_the_fresh_set(recognizer: EntityRecognizer) -> None:
+    """The third set, written before session 9's experiments and scored only (PERSON 0.917,
+    LOCATION 0.912)."""
+    scores = _ner_scores(recognizer, ner_data.fresh_set())
+    assert scores["PERSON"]["f1"] >= 0.88 and scores["LOCATION"]["f1"] >= 0.87, scores
 
 
 def test_ner_reads_text_in_capitals_like_lower_case(recognizer: EntityRecognizer) -> None:
     """The blind set written in capitals throughout: capitals mark no names there (PERSON F1
-    0.886, as in its lower-case form; 0.824 when they were read as names)."""
+    0.912, as in its lower-case form; 0.860 when they were read as names)."""
     rows = [
         ner_data.NerExample(ex.text.upper(), ex.spans)
         for ex in ner_data.blind_set()
         if len(ex.text.upper()) == len(ex.text)  # else the spans no longer fit ("ß" -> "SS")
     ]
-    assert _ner_scores(recognizer, rows)["PERSON"]["f1"] >= 0.85
+    assert _ner_scores(recognizer, rows)["PERSON"]["f1"] >= 0.88
