@@ -164,10 +164,9 @@ class EntityRecognizer(_FineTuned):
         for batch in self._batches(texts, batch_size):
             chunk = [texts[i] for i in batch]
             enc, offsets, words = self.encode(chunk)
-            probs = self._probs(enc)
+            ids, scores = self._path.tags(self._probs(enc), words)
             for row, (i, text) in enumerate(zip(batch, chunk, strict=True)):
-                ids, scores = self._path.tags(probs[row], words[row])
-                out[i] = self._decode(text, offsets[row], words[row], ids, scores)
+                out[i] = self._decode(text, offsets[row], words[row], ids[row].tolist(), scores[row].tolist())
         return out
 
     def encode(self, texts: list[str]) -> tuple[Any, list[list[list[int]]], list[list[int | None]]]:

@@ -46,11 +46,27 @@ CASES = [
 def test_path_is_valid_bio_and_follows_words(
     pieces: list[dict[int, float]], words: list[int | None], expected: list[int]
 ) -> None:
-    assert BioPath(TAGS).tags(rows(*pieces), words)[0] == expected
+    assert BioPath(TAGS).tags(rows(*pieces)[None], [words])[0][0].tolist() == expected
+
+
+def test_a_batch_gives_each_row_its_own_path() -> None:
+    """Rows of different lengths in one padded batch: each row as if alone."""
+    path = BioPath(TAGS)
+    cases = [(rows(*pieces), words) for pieces, words, _ in CASES]
+    width = max(len(words) for _, words in cases)
+    batch = np.zeros((len(cases), width, len(TAGS)))
+    for row, (probs, _) in enumerate(cases):
+        batch[row, : len(probs)] = probs
+        batch[row, len(probs) :] = rows({OUT: 0.1, IP: 0.8})  # padding that would read as a name
+    padded = [list(words) + [None] * (width - len(words)) for _, words in cases]
+    ids, scores = path.tags(batch, padded)
+    for row, (_, _, expected) in enumerate(CASES):
+        assert ids[row].tolist() == expected + [0] * (width - len(expected))
+        assert not scores[row, len(expected) :].any()
 
 
 def test_score_is_the_chance_of_the_type_and_zero_off_the_text() -> None:
     probs = rows({BP: 0.5, IP: 0.3}, {IP: 0.4, BP: 0.1, OUT: 0.45}, {OUT: 0.9})
-    ids, scores = BioPath(TAGS).tags(probs, [0, 0, None])
-    assert ids == [BP, IP, OUT]
-    assert scores == pytest.approx([0.8, 0.5, 0.0])
+    ids, scores = BioPath(TAGS).tags(probs[None], [[0, 0, None]])
+    assert ids[0].tolist() == [BP, IP, OUT]
+    assert scores[0].tolist() == pytest.approx([0.8, 0.5, 0.0])
