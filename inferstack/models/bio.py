@@ -54,7 +54,7 @@ class BioPath:
                     firsts[row, count], is_first[row, k] = k, True
                 owner[row, k], previous = count, word
             counts[row] = count + 1
-        width = max(1, int(counts.max(initial=1)))
+        width = int(counts.max(initial=1))
         first_probs = np.take_along_axis(probs, firsts[:, :width, None], 1)
         path = self._viterbi(np.log(first_probs + _TINY), counts)
         word_tags = np.take_along_axis(path, np.maximum(owner, 0), 1)
