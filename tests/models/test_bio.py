@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,30 @@ def test_score_is_the_chance_of_the_type_and_zero_off_the_text() -> None:
     ids, scores = BioPath(TAGS).tags(probs[None], [[0, 0, None]])
     assert ids[0].tolist() == [BP, IP, OUT]
     assert scores[0].tolist() == pytest.approx([0.8, 0.5, 0.0])
+
+
+def test_path_is_the_best_valid_one_by_brute_force() -> None:
+    """Random probabilities over four one-piece words: the result equals the best of all valid
+    tag sequences, both where the argmax path is valid (kept) and where it is not (Viterbi)."""
+    path, rng = BioPath(TAGS), np.random.default_rng(0)
+    kinds = [tag.partition("-") for tag in TAGS]
+
+    def valid(seq: tuple[int, ...]) -> bool:
+        previous = ("", "", "")
+        for tag in seq:
+            kind, _, label = kinds[tag]
+            if kind == "I" and previous[2] != label:
+                return False
+            previous = kinds[tag]
+        return True
+
+    repaired = 0
+    for _ in range(200):
+        probs = rng.dirichlet(np.full(len(TAGS), 0.5), size=4)
+        best = max(
+            (seq for seq in itertools.product(range(len(TAGS)), repeat=4) if valid(seq)),
+            key=lambda seq: sum(np.log(probs[t, tag]) for t, tag in enumerate(seq)),
+        )
+        assert path.tags(probs[None], [[0, 1, 2, 3]])[0][0].tolist() == list(best)
+        repaired += not valid(tuple(probs.argmax(-1)))
+    assert 20 < repaired < 180  # both branches were taken
