@@ -41,7 +41,7 @@ class BioPath:
     def tags(self, probs: np.ndarray, words: Sequence[Sequence[int | None]]) -> tuple[np.ndarray, np.ndarray]:
         """Tag ids and scores, shaped like `probs` without its class axis (rows, pieces).
         `words` holds each piece's word id per row, None for special and padding tokens, which
-        get tag 0 and score 0."""
+        get tag O and score 0."""
         rows, length, _ = probs.shape
         firsts = np.zeros((rows, length), dtype=np.intp)  # piece index of each word's first piece
         owner = np.full((rows, length), -1, dtype=np.intp)  # each piece's word, in `firsts` order
@@ -68,7 +68,7 @@ class BioPath:
             path[broken] = self._viterbi(np.log(first_probs[broken] + _TINY), counts[broken])
         word_tags = np.take_along_axis(path, np.maximum(owner, 0), 1)
         ids = np.where(is_first, word_tags, self.inside[word_tags])
-        ids[owner < 0] = 0
+        ids[owner < 0] = self.outside
         scores = np.take_along_axis(probs @ self.type_mass, ids[..., None], 2)[..., 0]
         scores[owner < 0] = 0.0
         return ids, scores
