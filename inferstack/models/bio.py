@@ -31,9 +31,6 @@ class BioPath:
                 self.follows[[i for i in range(n) if types[i] != types[j]], j] = -np.inf
         # The tag a later piece of a word gets from the word's first piece.
         self.inside = np.array([labels.index(f"I-{types[i]}") if kinds[i] != "O" else i for i in range(n)])
-        # Per tag: its type (0 for O) and whether it is an I- tag.
-        self.type_ids = np.array([sorted(set(types)).index(t) for t in types])
-        self.is_inside = np.array([kind == "I" for kind in kinds])
         self.outside = kinds.index("O")
         # A piece's score is the chance that it belongs to its tag's type (B- and I- together).
         self.type_mass = np.array([[float(types[i] == types[j]) for j in range(n)] for i in range(n)])
@@ -75,10 +72,9 @@ class BioPath:
 
     def _broken(self, path: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Rows whose path has an I- tag at the start or after a tag of another type."""
-        previous = np.full_like(path, self.outside)  # at the start an I- is as wrong as after O
-        previous[:, 1:] = path[:, :-1]
-        wrong = self.is_inside[path] & (self.type_ids[previous] != self.type_ids[path])
-        wrong &= np.arange(path.shape[1]) < counts[:, None]
+        wrong = np.isneginf(self.follows[path[:, :-1], path[:, 1:]])
+        wrong &= np.arange(1, path.shape[1]) < counts[:, None]
+        wrong = np.concatenate([np.isneginf(self.starts[path[:, :1]]), wrong], axis=1)
         result: np.ndarray = wrong.any(-1)
         return result
 

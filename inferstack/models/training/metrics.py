@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from inferstack.models.training.ner_data import NER_LABELS, NerExample
 
 Span = tuple[int, int, str]
 
@@ -35,6 +37,18 @@ def ner_metrics(
             fn += len(g - p)
         out[label] = _prf(tp, fp, fn)
     return out
+
+
+def recognizer_metrics(
+    predict: Callable[[list[str]], list[list[Any]]], examples: Sequence[NerExample]
+) -> dict[str, Any]:
+    """`ner_metrics` of an NER's `predict` (texts -> entities with start, end, label) on `examples`."""
+    predicted = predict([ex.text for ex in examples])
+    return ner_metrics(
+        [list(ex.spans) for ex in examples],
+        [[(ent.start, ent.end, ent.label) for ent in ents] for ents in predicted],
+        NER_LABELS,
+    )
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:

@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,7 +32,7 @@ from transformers import (
 
 from inferstack.models.classifier import capital_flags
 from inferstack.models.training import intent_data, ner_data, ner_templates
-from inferstack.models.training.metrics import intent_metrics, ner_metrics
+from inferstack.models.training.metrics import intent_metrics, recognizer_metrics
 
 CARD = "model_card.json"
 MAX_LEN = 64
@@ -244,15 +245,7 @@ def train_ner(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
     losses = _fit(model, _batches(features, collate, config.batch_size, _token_count), config)
     from inferstack.models.classifier import EntityRecognizer
 
-    recognizer = EntityRecognizer.from_model(tokenizer, model)
-
-    def scores(examples: list[ner_data.NerExample]) -> dict[str, Any]:
-        predicted = recognizer.predict([ex.text for ex in examples])
-        return ner_metrics(
-            [list(ex.spans) for ex in examples],
-            [[(ent.start, ent.end, ent.label) for ent in ents] for ents in predicted],
-            ner_data.NER_LABELS,
-        )
+    scores = partial(recognizer_metrics, EntityRecognizer.from_model(tokenizer, model).predict)
 
     return _finish(
         "ner", out, model, tokenizer, config, started,

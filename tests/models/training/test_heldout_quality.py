@@ -19,7 +19,7 @@ from inferstack.config import Settings
 from inferstack.models.classifier import EntityRecognizer, IntentClassifier
 from inferstack.models.training import intent_data, ner_data
 from inferstack.models.training.artefacts import ensure_trained
-from inferstack.models.training.metrics import intent_metrics, ner_metrics
+from inferstack.models.training.metrics import intent_metrics, recognizer_metrics
 
 
 @pytest.fixture(scope="module")
@@ -48,18 +48,9 @@ def recognizer(cache: CacheLayout) -> EntityRecognizer:
     return EntityRecognizer.load(cache.trained("ner"))  # once for both held-out sets
 
 
-def _ner_scores(recognizer: EntityRecognizer, rows: list[ner_data.NerExample]) -> dict[str, Any]:
-    predicted = recognizer.predict([ex.text for ex in rows])
-    return ner_metrics(
-        [list(ex.spans) for ex in rows],
-        [[(e.start, e.end, e.label) for e in ents] for ents in predicted],
-        ner_data.NER_LABELS,
-    )
-
-
 @pytest.fixture(scope="module")
 def ner_scores(recognizer: EntityRecognizer) -> dict[str, Any]:
-    return _ner_scores(recognizer, ner_data.heldout_set())
+    return recognizer_metrics(recognizer.predict, ner_data.heldout_set())
 
 
 def test_intent_accuracy_and_macro_f1(intent_scores: dict[str, Any]) -> None:
@@ -91,14 +82,14 @@ def test_ner_person_floor(ner_scores: dict[str, Any]) -> None:
 def test_ner_on_the_blind_set(recognizer: EntityRecognizer) -> None:
     """The second held-out set, never read for errors: floors a little under what it measures
     (PERSON 0.915, LOCATION 0.761), so a recipe that fits the first set at its expense fails."""
-    scores = _ner_scores(recognizer, ner_data.blind_set())
+    scores = recognizer_metrics(recognizer.predict, ner_data.blind_set())
     assert scores["PERSON"]["f1"] >= 0.88 and scores["LOCATION"]["f1"] >= 0.72, scores
 
 
 def test_ner_on_the_fresh_set(recognizer: EntityRecognizer) -> None:
     """The third set, written before session 9's experiments and scored only (PERSON 0.917,
     LOCATION 0.912)."""
-    scores = _ner_scores(recognizer, ner_data.fresh_set())
+    scores = recognizer_metrics(recognizer.predict, ner_data.fresh_set())
     assert scores["PERSON"]["f1"] >= 0.88 and scores["LOCATION"]["f1"] >= 0.87, scores
 
 
@@ -110,4 +101,4 @@ def test_ner_reads_text_in_capitals_like_lower_case(recognizer: EntityRecognizer
         for ex in ner_data.blind_set()
         if len(ex.text.upper()) == len(ex.text)  # else the spans no longer fit ("ß" -> "SS")
     ]
-    assert _ner_scores(recognizer, rows)["PERSON"]["f1"] >= 0.88
+    assert recognizer_metrics(recognizer.predict, rows)["PERSON"]["f1"] >= 0.88
