@@ -17,7 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from faker import Faker
 from prometheus_client import CollectorRegistry
 
 from inferstack.cache import CacheLayout
@@ -28,6 +27,7 @@ from inferstack.guard.service import GuardService
 from inferstack.guard_config import PATTERN_ENTITIES, SECRET, GuardConfig
 from inferstack.models.classifier import EntityRecognizer
 from inferstack.models.guard_text import ensure_text_classifier
+from inferstack.models.training.ner_data import seeded_faker
 from loadtest.bench_classify import latency_ms
 from loadtest.bench_gateway import pct
 from loadtest.report import publish
@@ -47,21 +47,15 @@ TEMPLATES = ("Note from {PERSON}: please call {PHONE_NUMBER} or write {EMAIL_ADD
              "Please ship the replacement to {LOCATION}, it is for {PERSON}.")  # fmt: skip
 
 
-def _seeded(locale: str, seed: int) -> Faker:
-    fake = Faker(locale)
-    fake.seed_instance(seed)
-    return fake
-
-
 def pii_set(n: int, seed: int = 11) -> list[tuple[str, list[tuple[str, str]]]]:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        fake, us = _seeded(LOCALES[i % len(LOCALES)], seed + i), _seeded("en_US", seed + i)
+        fake, us = seeded_faker(LOCALES[i % len(LOCALES)], seed + i), seeded_faker("en_US", seed + i)
         values = {"PERSON": fake.name(), "EMAIL_ADDRESS": fake.email(), "PHONE_NUMBER": us.phone_number()
                   if rng.random() < 0.4 else "+" + str(rng.choice([33, 49, 44, 34])) + " " + fake.msisdn()[-9:],
                   "CREDIT_CARD": us.credit_card_number(rng.choice(["visa16", "mastercard", "amex", "discover"])),
-                  "IBAN_CODE": _seeded(rng.choice(["de_DE", "fr_FR", "nl_NL", "es_ES", "en_GB"]), seed + i).iban(),
+                  "IBAN_CODE": seeded_faker(rng.choice(["de_DE", "fr_FR", "nl_NL", "es_ES", "en_GB"]), seed + i).iban(),
                   "IP_ADDRESS": us.ipv4() if rng.random() < 0.6 else us.ipv6(), "US_SSN": us.ssn(),
                   "LOCATION": fake.address().replace("\n", ", ")}  # a postal address in the locale's format  # fmt: skip
         template = TEMPLATES[i % len(TEMPLATES)]

@@ -246,7 +246,6 @@ def train_ner(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
     from inferstack.models.classifier import EntityRecognizer
 
     scores = partial(recognizer_metrics, EntityRecognizer.from_model(tokenizer, model).predict)
-
     return _finish(
         "ner", out, model, tokenizer, config, started,
         labels=tags, train_examples=len(rows), heldout_examples=len(heldout), epoch_losses=losses,
