@@ -122,7 +122,7 @@ class ModelSpec(_Strict):
         default=8, ge=1, description="requests served at once before new ones queue (SLO model)"
     )
     expected_ttft_ms: float = Field(
-        default=300.0, gt=0, description="TTFT assumed until measured (SLO model)"
+        default=300.0, gt=0, description="TTFT assumed until measured, and relaxed back to (SLO model)"
     )
 
     @property

@@ -84,6 +84,12 @@ class RouterConfig(_Strict):
         default=256, ge=1, description="cost estimate when max_tokens is unset"
     )
     stats_interval_s: float = Field(default=1.0, gt=0, description="vLLM /metrics scrape period")
+    ttft_half_life_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="a deployment's measured TTFT, when no request refreshes it, halves its distance "
+        "to expected_ttft_ms every this many seconds (so one slow burst does not exile it)",
+    )
     mid_stream_failover: bool = True
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()

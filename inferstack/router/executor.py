@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -162,7 +162,7 @@ class Executor:
     async def stream(
         self, chain: Sequence[Deployment], endpoint: str, payload_for: PayloadFn,
         continue_for: ContinuationFn, headers: dict[str, str], outcome: Outcome,
-    ) -> AsyncIterator[bytes]:  # fmt: skip
+    ) -> AsyncGenerator[bytes, None]:  # fmt: skip
         """SSE events of one logical stream. Opening errors raise before the first event."""
         async with AsyncExitStack() as stack:
             leg = _Leg(stack, endpoint, headers, self.metrics)

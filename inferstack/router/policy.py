@@ -34,6 +34,7 @@ class Candidate:
     deployment: Deployment
     estimated_cost_usd: float
     predicted_ttft_ms: float
+    load: int = 0  # requests running or queued on it now
     blocked: str | None = None  # unavailable or incapable: never used for this request
     below_tier: bool = False
     over_budget: bool = False
@@ -49,7 +50,10 @@ class Candidate:
         if self.over_budget:
             problems.append(f"estimated ${self.estimated_cost_usd:.6f} > remaining budget")
         if self.misses_slo:
-            problems.append(f"predicted TTFT {self.predicted_ttft_ms:.0f} ms > SLO {ctx.slo_ttft_ms:.0f} ms")
+            problems.append(
+                f"predicted TTFT {self.predicted_ttft_ms:.0f} ms > SLO {ctx.slo_ttft_ms:.0f} ms"
+                f" ({self.load} in flight)"
+            )
         return "; ".join(problems) or "meets tier, budget and SLO"
 
     def describe(self, ctx: RouteContext) -> dict[str, Any]:
@@ -97,6 +101,7 @@ def judge(deployment: Deployment, ctx: RouteContext) -> Candidate:
         deployment,
         estimated_cost_usd=deployment.price.usd(features.prompt_tokens, features.output_tokens),
         predicted_ttft_ms=deployment.stats.predicted_ttft_ms(),
+        load=deployment.stats.load,
     )
     candidate.blocked = deployment.unavailable_why() or _incapable_why(deployment, features)
     candidate.below_tier = spec.tier < ctx.need_tier

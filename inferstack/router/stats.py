@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
+from collections.abc import Callable
 
 from inferstack.router.backend import OpenAIBackend
 
@@ -21,17 +23,39 @@ def _ewma(old: float | None, sample: float) -> float:
 
 
 class LiveStats:
-    def __init__(self, expected_ttft_ms: float, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        expected_ttft_ms: float,
+        max_concurrency: int,
+        ttft_half_life_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_concurrency = max_concurrency
-        self.ttft_ms = expected_ttft_ms
+        self.expected_ttft_ms = expected_ttft_ms
+        self.ttft_half_life_s = ttft_half_life_s
+        self._clock = clock
+        self._ttft_ms = expected_ttft_ms  # EWMA as of its last sample
+        self._ttft_at = clock()
         self.duration_ms: float | None = None
         self.in_flight = 0
         self.backend_running = 0
         self.backend_waiting = 0
         self.tokens_per_s: float | None = None  # generation throughput measured while busy
 
+    @property
+    def ttft_ms(self) -> float:
+        """The EWMA TTFT, relaxed toward `expected_ttft_ms` by the time since its last sample.
+
+        Only requests served by this deployment refresh the estimate; without the relaxation a
+        deployment measured slow once (a burst) would miss the SLO, get no traffic and so keep
+        its stale estimate forever. Unrefreshed, the distance halves every `ttft_half_life_s`."""
+        age = self._clock() - self._ttft_at
+        remaining = math.pow(0.5, age / self.ttft_half_life_s)
+        return self.expected_ttft_ms + (self._ttft_ms - self.expected_ttft_ms) * remaining
+
     def observe_ttft(self, ms: float) -> None:
-        self.ttft_ms = _ewma(self.ttft_ms, ms)
+        self._ttft_ms = _ewma(self.ttft_ms, ms)
+        self._ttft_at = self._clock()
 
     def observe_duration(self, ms: float) -> None:
         self.duration_ms = _ewma(self.duration_ms, ms)
@@ -48,11 +72,12 @@ class LiveStats:
     def predicted_ttft_ms(self) -> float:
         """Below capacity: the EWMA TTFT. At or above it, a new request first waits for slots
         to free: each queued wave costs about one mean request duration."""
+        ttft = self.ttft_ms
         excess = self.load - self.max_concurrency + 1
         if excess <= 0:
-            return self.ttft_ms
-        duration = self.duration_ms if self.duration_ms is not None else 10 * self.ttft_ms
-        return self.ttft_ms + excess * duration / self.max_concurrency
+            return ttft
+        duration = self.duration_ms if self.duration_ms is not None else 10 * ttft
+        return ttft + excess * duration / self.max_concurrency
 
 
 _WANTED = (
@@ -92,7 +117,8 @@ class VllmStatsScraper:
 
     async def scrape_once(self) -> None:
         text = await self.backend.fetch_bytes(self.url)
-        if text is None:
+        if text is None:  # no report: count only what we sent, not a stale gauge
+            self.stats.backend_running = self.stats.backend_waiting = 0
             return
         running, waiting, generated = parse_vllm_metrics(text)
         now = time.monotonic()

@@ -7,7 +7,8 @@ ones that need it (usage, the first of the stream) are parsed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -96,7 +97,7 @@ class Prepared:
 class Generation:
     """A chat/completion result: the body or the SSE stream, and the route header value."""
 
-    result: dict[str, Any] | AsyncIterator[bytes]
+    result: dict[str, Any] | AsyncGenerator[bytes, None]
     route_header: str
 
 
@@ -195,7 +196,7 @@ class GenerationService:
 
     async def _relay(
         self,
-        events: AsyncIterator[bytes],
+        events: AsyncGenerator[bytes, None],
         decision: Decision,
         outcome: Outcome,
         intent: Intent | None,
@@ -203,7 +204,7 @@ class GenerationService:
         wants_usage: bool,
         guarded: GuardedCall | None,
         chat: bool,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         meta: dict[str, Any] = {}
         usage: Any = None
         sent_any = False
@@ -242,6 +243,8 @@ class GenerationService:
             # Headers are gone; tell the client in-band the way OpenAI streams do.
             yield sse(error.body())
             yield DONE + b"\n\n"
+        finally:  # now, not at garbage collection: releases the backend stream and its slot
+            await events.aclose()
 
 
 def continuation_payload(
@@ -272,7 +275,8 @@ def _route_header(decision: Decision, outcome: Outcome) -> str:
     return f"{served}; reason={decision.reason}"
 
 
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for item in rest:
-        yield item
+async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    async with aclosing(rest):
+        yield first
+        async for item in rest:
+            yield item

@@ -9,7 +9,7 @@ from typing import TypeVar
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope
 
@@ -25,7 +25,7 @@ from inferstack.serving.protocol import (
     IngestRequest,
     RetrieveRequest,
 )
-from inferstack.serving.responses import JSONResponse
+from inferstack.serving.responses import ClosingStreamingResponse, JSONResponse
 from inferstack.serving.runtime import Runtime
 
 router = APIRouter()
@@ -75,9 +75,7 @@ def _generation_response(generation: Generation) -> Response:
     route = {ROUTE_HEADER: generation.route_header}
     if isinstance(generation.result, dict):
         return JSONResponse(generation.result, headers=route)
-    return StreamingResponse(
-        generation.result, media_type="text/event-stream", headers={**_SSE_HEADERS, **route}
-    )
+    return ClosingStreamingResponse(generation.result, headers={**_SSE_HEADERS, **route})
 
 
 async def parse_body(request: Request, model: type[M]) -> M:

@@ -131,7 +131,7 @@ def _deployment_for(spec: ModelSpec, settings: Settings) -> Deployment:
         spec,
         backend,
         CircuitBreaker(settings.router.breaker),
-        LiveStats(spec.expected_ttft_ms, spec.max_concurrency),
+        LiveStats(spec.expected_ttft_ms, spec.max_concurrency, settings.router.ttft_half_life_s),
         disabled_reason=disabled,
     )
 

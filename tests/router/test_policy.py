@@ -52,7 +52,8 @@ def test_spills_to_the_next_deployment_when_the_slo_would_be_missed(fleet) -> No
     small.stats.in_flight = 3 * small.stats.max_concurrency  # two waves queued: ~2 x 3000/8 ms
     decision = router(fleet).decide("auto", EASY, "t")
     assert (decision.deployment.name, decision.reason) == ("local-big", "slo_spill")
-    assert "> SLO 1000 ms" in next(c for c in decision.candidates if c.deployment is small).why(decision.ctx)
+    why = next(c for c in decision.candidates if c.deployment is small).why(decision.ctx)
+    assert "> SLO 1000 ms (24 in flight)" in why
 
 
 def test_best_effort_when_every_deployment_misses_the_slo(fleet) -> None:  # type: ignore[no-untyped-def]

@@ -35,17 +35,41 @@ def test_predicted_ttft_grows_with_queued_waves() -> None:
     assert stats.predicted_ttft_ms() == pytest.approx(200 + 4 * 2000 / 4)
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_ewma_moves_a_fifth_of_the_way() -> None:
-    stats = LiveStats(expected_ttft_ms=100, max_concurrency=1)
+    stats = LiveStats(expected_ttft_ms=100, max_concurrency=1, clock=Clock())
     stats.observe_ttft(200)
     assert stats.ttft_ms == pytest.approx(120)
+
+
+def test_an_unrefreshed_slow_estimate_relaxes_to_the_expected_ttft() -> None:
+    clock = Clock()
+    stats = LiveStats(expected_ttft_ms=200, max_concurrency=1, ttft_half_life_s=10, clock=clock)
+    for _ in range(10):  # a burst of slow first tokens
+        stats.observe_ttft(5000)
+    slow = stats.ttft_ms
+    assert slow > 4000
+    clock.now += 10  # no request since: one half-life
+    assert stats.ttft_ms == pytest.approx(200 + (slow - 200) / 2)
+    assert stats.predicted_ttft_ms() == stats.ttft_ms  # idle: no queueing term
+    clock.now += 60
+    assert stats.ttft_ms == pytest.approx(200, abs=(slow - 200) / 64)
+    stats.observe_ttft(300)  # a new sample moves the relaxed estimate, not the stale one
+    assert stats.ttft_ms < 300
 
 
 class MetricsBackend:
     name = "stub"
     base_url = "http://stub/v1"
 
-    def __init__(self, pages: list[bytes]) -> None:
+    def __init__(self, pages: list[bytes | None]) -> None:
         self.pages = pages
 
     async def fetch_bytes(self, url: str) -> bytes | None:
@@ -70,3 +94,13 @@ async def test_throughput_is_measured_only_while_busy() -> None:
     measured = stats.tokens_per_s
     await scraper.scrape_once()
     assert stats.tokens_per_s == measured  # no new tokens: unchanged
+
+
+async def test_a_failed_scrape_drops_the_stale_backend_load() -> None:
+    stats = LiveStats(expected_ttft_ms=100, max_concurrency=1)
+    backend = MetricsBackend([VLLM_METRICS, None])
+    scraper = VllmStatsScraper(backend, stats, interval_s=1)  # type: ignore[arg-type]
+    await scraper.scrape_once()
+    assert stats.load == 5
+    await scraper.scrape_once()  # /metrics did not answer
+    assert (stats.backend_running, stats.backend_waiting, stats.load) == (0, 0, 0)
