@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 KEYS = {"main": "sk-router-main", "acme": "sk-router-acme", "broke": "sk-router-broke"}
 STANDIN_KEY = "sk-standin-secret"
 LOCAL = "smollm2-135m"
-MID_STREAM_TOKENS = 96
+MID_STREAM_TOKENS = 192  # long enough that vLLM is still generating when the kill lands
 SIMPLE = [{"role": "user", "content": "hello there, how are you?"}]
 HARD = [
     {
