@@ -122,7 +122,9 @@ class ModelSpec(_Strict):
         default=8, ge=1, description="requests served at once before new ones queue (SLO model)"
     )
     expected_ttft_ms: float = Field(
-        default=300.0, gt=0, description="TTFT assumed until measured, and relaxed back to (SLO model)"
+        default=300.0,
+        gt=0,
+        description="TTFT assumed until measured; a stale measurement relaxes back to it (SLO model)",
     )
 
     @property

@@ -8,7 +8,6 @@ ones that need it (usage, the first of the stream) are parsed.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
@@ -276,7 +275,9 @@ def _route_header(decision: Decision, outcome: Outcome) -> str:
 
 
 async def _prepend(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
-    async with aclosing(rest):
+    try:
         yield first
         async for item in rest:
             yield item
+    finally:  # as in _relay: close the stream below now
+        await rest.aclose()
