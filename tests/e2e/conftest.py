@@ -130,10 +130,12 @@ def http(gateway: Gateway) -> Iterator[httpx.Client]:
         yield client
 
 
-def vllm_running_requests(vllm_url: str) -> float:
-    text = httpx.get(f"{vllm_url}/metrics", timeout=5).text
+def vllm_metric(vllm_url: str, series: str, label: str = "") -> float:
+    """One series from a vLLM backend's `/metrics`, summed over its label sets (engines); with
+    `label` (e.g. `finished_reason="abort"`) only the sets that carry it."""
+    text = httpx.get(f"{vllm_url}/metrics", timeout=10).text
     total = 0.0
     for line in text.splitlines():
-        if line.startswith("vllm:num_requests_running"):
+        if line.startswith(series + "{") and label in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
