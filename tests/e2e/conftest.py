@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,3 +139,14 @@ def vllm_metric(vllm_url: str, series: str, label: str = "") -> float:
         if line.startswith(series + "{") and label in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]) -> float:
+    """Poll until `predicate()`; the seconds it took. `what` may be a callable, so a timeout
+    message can describe the state at the time it gave up."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise AssertionError(f"{what() if callable(what) else what} not within {timeout_s}s")

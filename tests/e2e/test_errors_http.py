@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import httpx
 import pytest
 
 from inferstack.serving.routes import ROUTE_HEADER
-from tests.e2e.conftest import Gateway, vllm_metric
+from tests.e2e.conftest import Gateway, vllm_metric, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -83,14 +80,6 @@ def test_request_id_is_propagated(http: httpx.Client) -> None:
     assert response.json()["id"].endswith("req-e2e-42")  # vLLM built its id from ours
 
 
-def wait_for(condition: Callable[[], bool], within_s: float, failure: Callable[[], str]) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(failure())
-        time.sleep(0.1)
-
-
 def running(gateway: Gateway) -> float:
     return vllm_metric(gateway.vllm_url, "vllm:num_requests_running")
 
@@ -107,10 +96,10 @@ LONG = {**CHAT, "model": "smollm2-135m", "max_tokens": 1500, "ignore_eos": True}
 def assert_backend_stops(gateway: Gateway, generated_before: float) -> None:
     wait_for(
         lambda: running(gateway) == 0,
-        within_s=5,
-        failure=lambda: (
-            f"vLLM still generating 5s after the client left"
-            f" ({generated(gateway) - generated_before:.0f} of {LONG['max_tokens']} tokens so far)"
+        5,
+        lambda: (
+            f"vLLM idle after the client left ({generated(gateway) - generated_before:.0f} of"
+            f" {LONG['max_tokens']} tokens generated)"
         ),
     )
 
@@ -127,9 +116,9 @@ def test_stream_disconnect_cancels_backend(gateway: Gateway) -> None:
         # Precondition, polled: one read of vLLM's gauge said 0 mid-stream once in CI.
         wait_for(
             lambda: running(gateway) >= 1,
-            within_s=10,
-            failure=lambda: (
-                f"vLLM not running the stream ({generated(gateway) - generated_before:.0f} tokens"
+            10,
+            lambda: (
+                f"vLLM running the stream ({generated(gateway) - generated_before:.0f} tokens"
                 f" generated; route {response.headers.get(ROUTE_HEADER)!r}; first lines {seen})"
             ),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from inferstack.cache import CacheLayout
 from inferstack.config import Settings
-from tests.e2e.conftest import Gateway, start_gateway
+from tests.e2e.conftest import Gateway, start_gateway, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -32,15 +31,6 @@ def vllm_leader(gateway: Gateway) -> psutil.Process:
         if "vllm.entrypoints.openai.api_server" in " ".join(child.cmdline()):
             return child
     raise AssertionError("no vLLM child process")
-
-
-def wait_for(predicate, timeout_s: float, what: str) -> float:  # type: ignore[no-untyped-def]
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not within {timeout_s}s")
 
 
 def temp_dir(process: psutil.Process) -> Path:

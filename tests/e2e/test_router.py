@@ -17,8 +17,8 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import Gateway, start_gateway
-from tests.e2e.test_lifecycle import vllm_leader, wait_for
+from tests.e2e.conftest import Gateway, start_gateway, wait_for
+from tests.e2e.test_lifecycle import vllm_leader
 from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
