@@ -130,13 +130,12 @@ def http(gateway: Gateway) -> Iterator[httpx.Client]:
         yield client
 
 
-def vllm_metric(vllm_url: str, series: str, label: str = "") -> float:
-    """One series from a vLLM backend's `/metrics`, summed over its label sets (engines); with
-    `label` (e.g. `finished_reason="abort"`) only the sets that carry it."""
+def vllm_metric(vllm_url: str, series: str) -> float:
+    """One series from a vLLM backend's `/metrics`, summed over its label sets (engines)."""
     text = httpx.get(f"{vllm_url}/metrics", timeout=10).text
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(series + "{") and label in line:
+        if line.startswith(series + "{"):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
