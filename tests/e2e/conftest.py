@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from inferstack.router.stats import parse_vllm_metrics
 from tests.ports import free_port
 
 READY_TIMEOUT_S = 600
@@ -130,14 +131,10 @@ def http(gateway: Gateway) -> Iterator[httpx.Client]:
         yield client
 
 
-def vllm_metric(vllm_url: str, series: str) -> float:
-    """One series from a vLLM backend's `/metrics`, summed over its label sets (engines)."""
-    text = httpx.get(f"{vllm_url}/metrics", timeout=10).text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(series + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+def vllm_counts(vllm_url: str) -> tuple[float, float, float]:
+    """(running, waiting, generated tokens) from a vLLM backend's `/metrics`, read with the
+    router's own parser."""
+    return parse_vllm_metrics(httpx.get(f"{vllm_url}/metrics", timeout=10).content)
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]) -> float:

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from inferstack.serving.routes import ROUTE_HEADER
-from tests.e2e.conftest import Gateway, vllm_metric, wait_for
+from tests.e2e.conftest import Gateway, vllm_counts, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -81,11 +81,11 @@ def test_request_id_is_propagated(http: httpx.Client) -> None:
 
 
 def running(gateway: Gateway) -> float:
-    return vllm_metric(gateway.vllm_url, "vllm:num_requests_running")
+    return vllm_counts(gateway.vllm_url)[0]
 
 
 def generated(gateway: Gateway) -> float:
-    return vllm_metric(gateway.vllm_url, "vllm:generation_tokens_total")
+    return vllm_counts(gateway.vllm_url)[2]
 
 
 # 1500 forced tokens take ~50 s on this CPU; the backend must stop within seconds of a disconnect.

@@ -143,10 +143,7 @@ def wait_for_route(gateway: Gateway, wanted: Callable[[dict], bool], timeout_s: 
         last = dry_run(gateway, SIMPLE)
         return wanted(last)
 
-    try:
-        wait_for(check, timeout_s, what)
-    except AssertionError as timeout:
-        raise AssertionError(f"{timeout}; last: {last['reason']}, {candidates(last)[LOCAL]}") from None
+    wait_for(check, timeout_s, lambda: f"{what} (last: {last['reason']}, {candidates(last)[LOCAL]})")
 
 
 def standin_fail(standin: str, count: int, status: int = 503) -> None:
