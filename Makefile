@@ -13,7 +13,7 @@ DEPS_STAMP := $(VENV)/.stamp-deps
 help:
 	@echo "make run    - set up, then serve the gateway + local vLLM on 127.0.0.1:8000"
 	@echo "make test   - set up, then lint, type-check and run the whole test suite"
-	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router, retrieval, guard), tables into README"
+	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router, retrieval, guard), tables into README and docs/"
 	@echo "make loadtest - Locust on the local stack (HOST=url to target another), SLO gate"
 
 $(PY):
@@ -37,23 +37,24 @@ models: setup
 
 # The project's own docs become the demo knowledge base (collection "docs"; idempotent).
 run: models
-	$(VENV)/bin/inferstack ingest README.md docker/README.md helm/README.md --collection docs
+	$(VENV)/bin/inferstack ingest README.md docs docker/README.md helm/README.md --collection docs
 	exec $(VENV)/bin/inferstack serve
 
 lint: setup
-	$(VENV)/bin/ruff check inferstack tests loadtest
-	$(VENV)/bin/ruff format --check inferstack tests loadtest
+	$(VENV)/bin/ruff check inferstack tests loadtest docs/examples
+	$(VENV)/bin/ruff format --check inferstack tests loadtest docs/examples
 	$(VENV)/bin/mypy inferstack
+	$(VENV)/bin/lint-imports
 
 test: models lint
 	$(PY) -m pytest -q -ra --basetemp="$(INFERSTACK_CACHE)/tmp/pytest"
 
 bench: models
-	$(PY) -m loadtest.bench_gateway --readme README.md
-	$(PY) -m loadtest.bench_classify --readme README.md
-	$(PY) -m loadtest.bench_router --readme README.md
-	$(PY) -m loadtest.bench_retrieval --readme README.md
-	$(PY) -m loadtest.bench_guard --readme README.md
+	$(PY) -m loadtest.bench_gateway --readme docs/benchmarks.md
+	$(PY) -m loadtest.bench_classify --readme docs/models.md
+	$(PY) -m loadtest.bench_router --readme docs/routing.md
+	$(PY) -m loadtest.bench_retrieval --readme docs/retrieval.md
+	$(PY) -m loadtest.bench_guard --readme docs/guard.md
 	$(PY) -m loadtest.bench_summary --readme README.md
 
 # Locust against the local stack (or HOST=http://...), CSV + HTML into reports/, then the SLO gate.

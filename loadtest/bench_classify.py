@@ -1,6 +1,6 @@
 """Intent / NER latency and batched throughput on this CPU (the trained artefacts in the cache).
 
-    python -m loadtest.bench_classify [--readme README.md] [--out reports/bench-classify.json]
+    python -m loadtest.bench_classify [--readme docs/models.md] [--out reports/bench-classify.json]
 
 Single-message latency uses a 30-word message, one call at a time, as the gateway does per
 request. Throughput uses batches of 64 over 1024 held-out-style messages.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
 from inferstack.models.classifier import EntityRecognizer, IntentClassifier
 from inferstack.models.training import intent_data
 from loadtest.report import publish

@@ -8,7 +8,7 @@ FAKE-FAST OpenAI server as a second, instant backend), then measures with the sa
 2. added latency on real vLLM (non-stream, 8 tokens);
 3. streaming throughput ratio gateway/direct on real vLLM at 1 and 8 concurrent streams.
 
-    python -m loadtest.bench_gateway [--readme README.md] [--out reports/bench-gateway.json]
+    python -m loadtest.bench_gateway [--readme docs/benchmarks.md] [--out reports/bench-gateway.json]
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def markdown(results: dict[str, object]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="gateway overhead benchmark")
-    parser.add_argument("--readme", type=Path, help="write the table into this README")
+    parser.add_argument("--readme", type=Path, help="write the table into this Markdown page")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench-gateway.json")
     parser.add_argument("--quick", action="store_true", help="fewer samples (smoke run)")
     args = parser.parse_args()

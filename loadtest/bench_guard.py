@@ -3,7 +3,7 @@
 stream output guard cost per chunk, and PII recall/precision on Faker text from locales and
 templates the NER never trained on.
 
-    python -m loadtest.bench_guard [--readme README.md] [--out reports/bench-guard.json]
+    python -m loadtest.bench_guard [--readme docs/guard.md] [--out reports/bench-guard.json]
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
+from inferstack.config.guard import PATTERN_ENTITIES, SECRET, GuardConfig
 from inferstack.guard.metrics import GuardMetrics
 from inferstack.guard.pii import PiiDetector
 from inferstack.guard.service import GuardService
-from inferstack.guard_config import PATTERN_ENTITIES, SECRET, GuardConfig
 from inferstack.models.classifier import EntityRecognizer
 from inferstack.models.guard_text import ensure_text_classifier
 from inferstack.models.training.ner_data import seeded_faker

@@ -1,6 +1,6 @@
 """Retrieval quality and latency on a real corpus: the man pages of this machine.
 
-    python -m loadtest.bench_retrieval [--readme README.md] [--out reports/bench-retrieval.json]
+    python -m loadtest.bench_retrieval [--readme docs/retrieval.md] [--out reports/bench-retrieval.json]
 
 Quality: the held-out 20 % of pages (never seen by the reranker) are ingested; for a seeded sample
 of them the NAME line ("list directory contents") is the query and the page is the one relevant
@@ -32,14 +32,15 @@ from typing import Any
 
 import psutil
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
+from inferstack.config.retrieval import RetrievalConfig
 from inferstack.models.embeddings import Embedder
+from inferstack.models.reranker import Reranker
 from inferstack.models.training import manpages
-from inferstack.models.training.trainer import read_card
-from inferstack.retrieval.service import DocumentIn, Reranker, RetrievalService
+from inferstack.models.training.loop import read_card
+from inferstack.retrieval.service import DocumentIn, RetrievalService
 from inferstack.retrieval.store import MilvusStore
-from inferstack.retrieval_config import RetrievalConfig
 from loadtest.bench_gateway import pct
 from loadtest.report import publish
 

@@ -1,7 +1,7 @@
 """Router benchmarks: decision overhead, routing quality/cost on the golden prompts, and
 mid-stream failover recovery through a real gateway process.
 
-    python -m loadtest.bench_router [--readme README.md] [--out reports/bench-router.json]
+    python -m loadtest.bench_router [--readme docs/routing.md] [--out reports/bench-router.json]
 
 Failover uses two managed-API STAND-IN processes (loadtest/managed_standin.py) behind a real
 `inferstack serve`: the cheaper one is SIGKILLed mid-stream; the recovery time (break detected
@@ -30,9 +30,13 @@ import httpx
 import yaml
 from prometheus_client import CollectorRegistry
 
-from inferstack.cache import CacheLayout
-from inferstack.config import ModelSpec, RemoteBackend, Settings
+from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
+from inferstack.config.models import ModelSpec, RemoteBackend
+from inferstack.config.router import GpuHourlyCost, PerTokenCost, RouterConfig
 from inferstack.models.classifier import IntentClassifier
+from inferstack.pipeline.protocol import ChatCompletionRequest
+from inferstack.pipeline.stages.route import prompt_features
 from inferstack.router import calibrate, golden
 from inferstack.router.backend import BackendState, OpenAIBackend
 from inferstack.router.breaker import CircuitBreaker
@@ -42,9 +46,6 @@ from inferstack.router.metrics import RouterMetrics
 from inferstack.router.quality import PromptFeatures, build_scorer
 from inferstack.router.service import RouterService
 from inferstack.router.stats import LiveStats
-from inferstack.router_config import GpuHourlyCost, PerTokenCost, RouterConfig
-from inferstack.serving.generation import prompt_features
-from inferstack.serving.protocol import ChatCompletionRequest
 from loadtest.bench_gateway import free_port, pct, wait_ready
 from loadtest.report import publish
 

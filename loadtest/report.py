@@ -1,4 +1,4 @@
-"""Write a benchmark table into README between `<!-- bench:NAME:start -->` and `...:end -->`."""
+"""Write a benchmark table into a Markdown page (README or docs/) between `<!-- bench:NAME:start -->` and `...:end -->`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def update_readme(path: Path, table: str, name: str) -> None:
 
 
 def publish(results: dict[str, Any], out: Path, table: str, readme: Path | None, name: str) -> None:
-    """Write the JSON results, print the table and put it into README when asked."""
+    """Write the JSON results, print the table and put it into the page when asked."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(table)

@@ -1,1 +1,2 @@
-"""Guard stage (Presidio PII, Guardrails checks): not built yet, see issue 3."""
+"""The guard: Presidio PII and secrets, Guardrails AI injection/jailbreak/toxicity validators,
+the output filter for answers and streams, retrieved-chunk screening, per-tenant policies."""

@@ -24,9 +24,9 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from inferstack.config.guard import SECRET
 from inferstack.guard.findings import Finding, without_overlaps
 from inferstack.guard.secrets import SecretRecognizer
-from inferstack.guard_config import SECRET
 
 log = logging.getLogger(__name__)
 

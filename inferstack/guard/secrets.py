@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from presidio_analyzer import Pattern, PatternRecognizer
 
-from inferstack.guard_config import SECRET
+from inferstack.config.guard import SECRET
 
 SECRET_PATTERNS = (
     Pattern(

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from inferstack.config.guard import PATTERN_ENTITIES, SECRET, GuardConfig, GuardPolicy
 from inferstack.errors import InferstackError
 from inferstack.guard.findings import Finding, counts
 from inferstack.guard.metrics import GuardMetrics
@@ -23,7 +24,6 @@ from inferstack.guard.pii import PiiDetector
 from inferstack.guard.redact import Pseudonyms, Redactor
 from inferstack.guard.stream import OutputFilter
 from inferstack.guard.validators import Scorer, build_text_guard
-from inferstack.guard_config import PATTERN_ENTITIES, SECRET, GuardConfig, GuardPolicy
 
 audit = logging.getLogger("inferstack.audit")
 TEXT_FINDINGS = ("PROMPT_INJECTION", "JAILBREAK", "TOXIC")

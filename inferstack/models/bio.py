@@ -16,7 +16,7 @@ class BioPath:
     is found with Viterbi, for a whole batch at once. Taking each piece's argmax instead let one
     unsure piece split a name into fragments of two types ("Varga K" ORGANIZATION, ". Zsófia"
     PERSON); over three NER data draws the path raised PERSON and LOCATION F1 on the held-out,
-    blind and fresh sets in all 18 comparisons (README)."""
+    blind and fresh sets in all 18 comparisons (docs/models.md)."""
 
     def __init__(self, labels: Sequence[str]) -> None:
         kinds = [label.partition("-")[0] for label in labels]

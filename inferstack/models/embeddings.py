@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from inferstack.cache import CacheLayout
-    from inferstack.config import EmbeddingsConfig
+    from inferstack.config.cache import CacheLayout
+    from inferstack.config.models import EmbeddingsConfig
 
 
 class EmbeddingInputTooLong(ValueError):

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from inferstack.config import ModelSpec, PypiGgufSource
+from inferstack.config.models import ModelSpec, PypiGgufSource
 
 log = logging.getLogger(__name__)
 

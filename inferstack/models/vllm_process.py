@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import enum
 import logging
 import os
 import shutil
@@ -17,14 +18,36 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Protocol
 
-from inferstack.cache import CacheLayout
-from inferstack.config import LocalVllm, ModelSpec
-from inferstack.router.backend import BackendState, OpenAIBackend
+from inferstack.config.cache import CacheLayout
+from inferstack.config.models import LocalVllm, ModelSpec
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+
+
+class ProcessHealth(enum.StrEnum):
+    """What the supervisor reports about its process (the router's backend states share the values)."""
+
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    RESTARTING = "restarting"
+    STOPPED = "stopped"
+
+
+class SupervisedBackend(Protocol):
+    """The client the requests use to reach this process: the supervisor probes it and keeps its
+    state current, which `/ready` and the router read."""
+
+    @property
+    def healthy(self) -> bool: ...
+
+    async def probe(self) -> bool: ...
+
+    def mark(self, state: ProcessHealth) -> None: ...
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -66,7 +89,7 @@ class VllmSupervisor:
         spec: ModelSpec,
         model_dir: Path,
         cache: CacheLayout,
-        backend: OpenAIBackend,
+        backend: SupervisedBackend,
         *,
         health_interval_s: float = 1.0,
         max_backoff_s: float = 30.0,
@@ -134,7 +157,7 @@ class VllmSupervisor:
                 env=env,
                 preexec_fn=_die_with_parent,
             )
-        self.backend.state = BackendState.STARTING
+        self.backend.mark(ProcessHealth.STARTING)
         log.info("vllm started deployment=%s pid=%s log=%s", self.spec.name, self._process.pid, self.log_path)
 
     async def _watch(self) -> None:
@@ -147,7 +170,7 @@ class VllmSupervisor:
                 return
             if was_healthy:
                 backoff = 1.0  # a crash after a good run is not a crash loop
-            self.backend.state = BackendState.RESTARTING
+            self.backend.mark(ProcessHealth.RESTARTING)
             log.warning(
                 "vllm exited deployment=%s code=%s; restarting in %.0fs", self.spec.name, exited, backoff
             )
@@ -172,14 +195,14 @@ class VllmSupervisor:
                 if await self.backend.probe():
                     failures = 0
                     was_healthy = True
-                    if self.backend.state is not BackendState.HEALTHY:
+                    if not self.backend.healthy:
                         log.info("vllm healthy deployment=%s pid=%s", self.spec.name, process.pid)
-                    self.backend.state = BackendState.HEALTHY
+                    self.backend.mark(ProcessHealth.HEALTHY)
                     self._first_healthy.set()
-                elif self.backend.state is BackendState.HEALTHY:
+                elif self.backend.healthy:
                     failures += 1
                     if failures >= 3:
-                        self.backend.state = BackendState.UNHEALTHY
+                        self.backend.mark(ProcessHealth.UNHEALTHY)
         finally:
             wait_exit.cancel()
 
@@ -192,7 +215,7 @@ class VllmSupervisor:
         if self._process is not None:
             await _kill_group(self._process, grace_s=grace_s)
         self._remove_tmp_dir()
-        self.backend.state = BackendState.STOPPED
+        self.backend.mark(ProcessHealth.STOPPED)
 
     def _remove_tmp_dir(self) -> None:
         if self._tmp_dir is not None:

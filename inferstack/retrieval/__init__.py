@@ -1,1 +1,2 @@
-"""Retrieval stage (hybrid search on Milvus + rerank): not built yet, see issue 5."""
+"""Retrieval: chunking, loaders, the Milvus store (Lite or server), hybrid dense + BM25 search
+with a cross-encoder rerank, and context assembly with numbered sources."""

@@ -16,15 +16,6 @@ _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^(```|~~~)")
 
 
-def word_set(text: str) -> set[str]:
-    """Lower-cased words: the unit of near-duplicate checks between chunks or passages."""
-    return set(re.findall(r"\w+", text.lower()))
-
-
-def jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
 def approx_tokens(text: str) -> int:
     """~1.3 word pieces per whitespace word for English prose (MiniLM's WordPiece)."""
     return int(len(text.split()) * 1.3) + 1

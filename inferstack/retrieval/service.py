@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from inferstack.models.embeddings import Embedder
-from inferstack.retrieval.chunker import WordMemoCounter, chunk_document, jaccard, word_set
+import numpy as np
+
+from inferstack.config.retrieval import RetrievalConfig
+from inferstack.retrieval.chunker import WordMemoCounter, chunk_document
 from inferstack.retrieval.store import Hit, MilvusStore, SearchMode, StoredChunk
-from inferstack.retrieval_config import RetrievalConfig
+from inferstack.text import jaccard, word_set
 
 PROMPT_VERSION = "rag-v1"
 INGEST_BATCH = 64  # documents per embedding call / store round trip
@@ -48,54 +48,24 @@ class Context:
     tokens: int
 
 
-class Reranker:
-    """The cross-encoder trained here (`inferstack train reranker`), served by ONNX Runtime with
-    int8 weights on its own thread. Scores are logits: only their order within one query means
-    anything."""
+class Encoder(Protocol):
+    """The sentence embedder retrieval reads (models.embeddings.Embedder)."""
 
-    def __init__(self, tokenizer: Any, logits: Callable[[Any], Any], max_length: int) -> None:
-        self._tokenizer = tokenizer
-        self._logits = logits
-        self._max_length = max_length
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerank")
+    @property
+    def dimensions(self) -> int: ...
 
-    @classmethod
-    def load(cls, folder: Path) -> Reranker:
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    async def embed_truncating(self, texts: list[str]) -> np.ndarray: ...
 
-        from inferstack.models.onnx_head import OnnxGraph, ensure_int8
-        from inferstack.models.training.trainer import read_card
+    def count_tokens(self, text: str) -> int: ...
 
-        card = read_card(folder)
-        if card is None or "max_length" not in card:  # the length it was trained at decides the cost
-            raise RuntimeError(f"{folder}: no model card with max_length; run `inferstack train reranker`")
-        max_length = int(card["max_length"])
-        onnx = ensure_int8(folder, AutoModelForSequenceClassification, token_types=True)
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        return cls(tokenizer, OnnxGraph(onnx, torch.get_num_threads()), max_length)
 
-    def score_sync(self, query: str, texts: Sequence[str], max_length: int | None = None) -> list[float]:
-        """`max_length`: tokens per pair, None = the length it was trained at. The cost is about
-        linear in it."""
-        if not texts:
-            return []
-        length = max_length or self._max_length
-        # A word is at least one piece, so the first `length` words leave the same encoding
-        # after truncation; tokenising whole 200-token chunks took 13 ms of a 20-pair rerank.
-        heads = [" ".join(text.split(maxsplit=length)[:length]) for text in texts]
-        enc = self._tokenizer(
-            [query] * len(texts), heads, truncation="longest_first", max_length=length, padding=True,
-            return_tensors="np",
-        )  # fmt: skip
-        return [float(s) for s in self._logits(enc)[:, 0]]
+class PairScorer(Protocol):
+    """A cross-encoder over (query, chunk) pairs (models.reranker.Reranker); scores are only
+    compared within one query."""
 
-    async def score(self, query: str, texts: Sequence[str], max_length: int | None = None) -> list[float]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.score_sync, query, list(texts), max_length)
+    async def score(self, query: str, texts: Sequence[str], max_length: int | None = None) -> list[float]: ...
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def close(self) -> None: ...
 
 
 def blend(retrieval: Sequence[float], rerank: Sequence[float], retrieval_weight: float) -> list[float]:
@@ -118,7 +88,7 @@ def chunk_id(collection: str, tenant: str, document_id: str, index: int, content
 
 class RetrievalService:
     def __init__(
-        self, store: MilvusStore, embedder: Embedder, reranker: Reranker | None, config: RetrievalConfig
+        self, store: MilvusStore, embedder: Encoder, reranker: PairScorer | None, config: RetrievalConfig
     ) -> None:
         self.store = store
         self.embedder = embedder

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from inferstack.retrieval_config import is_server_uri
+from inferstack.config.retrieval import is_server_uri
 
 T = TypeVar("T")
 SearchMode = Literal["dense", "bm25", "hybrid"]

@@ -1,1 +1,3 @@
-"""Backends and deployment selection (the cost-aware policy arrives with issue 6)."""
+"""The router: backends and deployments, the cost model, live stats, the quality scorer and
+routing policies (cost-aware by default), budgets, circuit breakers, and the executor (retries,
+fallbacks, mid-stream failover)."""

@@ -67,6 +67,10 @@ class OpenAIBackend:
     def healthy(self) -> bool:
         return self.state is BackendState.HEALTHY
 
+    def mark(self, state: str) -> None:
+        """Set by whoever watches the backend (a process supervisor, a health poller)."""
+        self.state = BackendState(state)
+
     async def aclose(self) -> None:
         await self._session.close()
 

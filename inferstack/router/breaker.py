@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from inferstack.router_config import BreakerConfig
+from inferstack.config.router import BreakerConfig
 
 
 class BreakerState(enum.StrEnum):

@@ -7,7 +7,7 @@ import abc
 import datetime as dt
 from collections.abc import Callable
 
-from inferstack.router_config import TenantBudget
+from inferstack.config.router import TenantBudget
 
 
 def _utc_day() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from inferstack.router_config import CostModel, GpuHourlyCost
+from inferstack.config.router import CostModel, GpuHourlyCost
 
 _MILLION = 1_000_000
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from inferstack.config import ModelSpec
+from inferstack.config.models import ModelSpec
 from inferstack.errors import ModelNotFound
 from inferstack.router.backend import OpenAIBackend
 from inferstack.router.breaker import CircuitBreaker

@@ -20,10 +20,10 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from inferstack.config.router import RouterConfig
 from inferstack.errors import BackendError, BackendTimeout, BackendUnavailable, InferstackError
 from inferstack.router.deployments import Deployment
 from inferstack.router.metrics import RouterMetrics
-from inferstack.router_config import RouterConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,10 +7,10 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
+from inferstack.config.router import RouterConfig
 from inferstack.errors import BackendUnavailable, InferstackError, InvalidRequest
 from inferstack.router.deployments import Deployment
 from inferstack.router.quality import PromptFeatures
-from inferstack.router_config import RouterConfig
 
 
 class BudgetExceeded(InferstackError):

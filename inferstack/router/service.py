@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from inferstack.config.router import RouterConfig
 from inferstack.errors import BackendUnavailable
 from inferstack.router.budget import BudgetLedger
 from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
@@ -16,7 +17,6 @@ from inferstack.router.executor import Executor, Outcome
 from inferstack.router.metrics import RouterMetrics
 from inferstack.router.policy import Decision, RouteContext, build_policy, judge
 from inferstack.router.quality import PromptFeatures, build_scorer
-from inferstack.router_config import RouterConfig
 
 log = logging.getLogger(__name__)
 

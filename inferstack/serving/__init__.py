@@ -1,1 +1,2 @@
-"""HTTP layer: app factory, routes, protocol, middleware, error mapping, metrics."""
+"""HTTP layer: app factory and lifespan, thin routes, middleware, error mapping, metrics, and the
+OpenAPI document of the contract."""

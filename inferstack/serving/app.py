@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from inferstack import __version__
 from inferstack.config import Settings
+from inferstack.pipeline.build import check_names
 from inferstack.serving.error_handlers import install_error_handlers
 from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.middleware import (
@@ -17,12 +19,14 @@ from inferstack.serving.middleware import (
     RequestContextMiddleware,
     hash_key,
 )
+from inferstack.serving.openapi import openapi_document
 from inferstack.serving.routes import HOT_ROUTES, router
 from inferstack.serving.runtime import build_runtime
 
 
 def create_app(settings: Settings) -> FastAPI:
     settings.check_bind()
+    check_names(settings)  # an unknown stage, policy or scorer fails here, before anything loads
     key_digests = {hash_key(k.resolve()): k.tenant for k in settings.auth.api_keys}
     metrics = GatewayMetrics()
 
@@ -35,13 +39,16 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await runtime.aclose()
 
-    app = FastAPI(
-        title="inferstack",
-        version=__version__,
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-    )
+    if settings.api_docs:
+        # Swagger UI and ReDoc from assets inside the fastapi-offline package: no CDN.
+        app = FastAPIOffline(
+            title="inferstack", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url="/redoc"
+        )
+        document = openapi_document("inferstack", __version__)
+        app.openapi = lambda: document  # type: ignore[method-assign]
+    else:
+        app = FastAPI(title="inferstack", version=__version__, lifespan=lifespan, docs_url=None,
+                      redoc_url=None, openapi_url=None)  # fmt: skip
     install_error_handlers(app)
     app.router.routes.extend(HOT_ROUTES)
     app.include_router(router)

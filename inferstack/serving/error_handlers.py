@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inferstack.errors import InferstackError, InvalidRequest
-from inferstack.serving.protocol import ParamError
+from inferstack.pipeline.protocol import ParamError
 from inferstack.serving.responses import JSONResponse
 
 _HTTP_TYPES = {

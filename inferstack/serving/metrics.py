@@ -8,6 +8,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from inferstack.guard.metrics import GuardMetrics
+from inferstack.pipeline.metrics import PipelineMetrics
 from inferstack.router.metrics import RouterMetrics
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -32,12 +33,6 @@ class GatewayMetrics:
         self.in_flight = Gauge(
             "inferstack_requests_in_flight", "Requests being served", registry=self.registry
         )
-        self.tokens = Counter(
-            "inferstack_tokens",
-            "Tokens by deployment and direction (prompt=in, completion=out)",
-            ["deployment", "direction"],
-            registry=self.registry,
-        )
         self.backend_up = Gauge(
             "inferstack_backend_up",
             "1 when the deployment is healthy",
@@ -50,15 +45,7 @@ class GatewayMetrics:
         )  # fmt: skip
         self.router = RouterMetrics(self.registry)
         self.guard = GuardMetrics(self.registry)
-
-    def count_usage(self, deployment: str, usage: object) -> None:
-        if not isinstance(usage, dict):
-            return
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if isinstance(prompt, int):
-            self.tokens.labels(deployment, "in").inc(prompt)
-        if isinstance(completion, int):
-            self.tokens.labels(deployment, "out").inc(completion)
+        self.pipeline = PipelineMetrics(self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,11 +15,11 @@ from starlette.types import Receive, Scope
 
 from inferstack.config import ANONYMOUS_TENANT
 from inferstack.errors import ClientClosedRequest
-from inferstack.serving.generation import Generation
+from inferstack.pipeline.call import Call
+from inferstack.pipeline.protocol import ChatCompletionRequest, CompletionRequest
+from inferstack.pipeline.runner import Generation
 from inferstack.serving.protocol import (
-    ChatCompletionRequest,
     ClassifyRequest,
-    CompletionRequest,
     EmbeddingRequest,
     GuardScanRequest,
     IngestRequest,
@@ -33,7 +33,6 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-ROUTE_HEADER = "x-inferstack-route"
 
 
 def _runtime(request: Request) -> Runtime:
@@ -72,10 +71,9 @@ def _tenant(request: Request) -> str:
 
 
 def _generation_response(generation: Generation) -> Response:
-    route = {ROUTE_HEADER: generation.route_header}
     if isinstance(generation.result, dict):
-        return JSONResponse(generation.result, headers=route)
-    return ClosingStreamingResponse(generation.result, headers={**_SSE_HEADERS, **route})
+        return JSONResponse(generation.result, headers=generation.headers)
+    return ClosingStreamingResponse(generation.result, headers={**_SSE_HEADERS, **generation.headers})
 
 
 async def parse_body(request: Request, model: type[M]) -> M:
@@ -90,9 +88,8 @@ async def parse_body(request: Request, model: type[M]) -> M:
 async def _generate(
     request: Request, model: type[ChatCompletionRequest] | type[CompletionRequest]
 ) -> Response:
-    body = await parse_body(request, model)
-    service = _runtime(request).generation
-    work = service.create(body, request.state.request_id, _tenant(request))
+    call = Call(await parse_body(request, model), request.state.request_id, _tenant(request))
+    work = _runtime(request).pipeline.run(call)
     return _generation_response(await cancel_on_disconnect(request.receive, work))
 
 
@@ -106,12 +103,13 @@ async def completions(request: Request) -> Response:
 
 async def route_dry_run(request: Request) -> Response:
     """`POST /v1/route`: the decision chat completions would make for this body; nothing runs."""
-    body = await parse_body(request, ChatCompletionRequest)
+    call = Call(await parse_body(request, ChatCompletionRequest), request.state.request_id, _tenant(request))
     runtime = _runtime(request)
-    # Retrieval is skipped: a dry run must stay cheap (its context would add prompt tokens).
-    work = runtime.generation.prepare(body, _tenant(request), retrieve=False)
-    prepared = await cancel_on_disconnect(request.receive, work)
-    return JSONResponse(runtime.router.dry_run(prepared.decision))
+    # Only the stages marked for it (classify, route): a dry run stays cheap, and retrieval's
+    # context, which would add prompt tokens, is not fetched.
+    await cancel_on_disconnect(request.receive, runtime.pipeline.dry_run(call))
+    assert call.decision is not None  # the route stage always decides (or raises)
+    return JSONResponse(runtime.router.dry_run(call.decision))
 
 
 async def embeddings(request: Request) -> Response:

@@ -9,13 +9,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from inferstack.cache import CacheLayout
-from inferstack.config import LocalVllm, ModelSpec, RemoteBackend, Settings
+from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
+from inferstack.config.models import LocalVllm, ModelSpec, RemoteBackend
 from inferstack.guard.service import GuardService
 from inferstack.models.classifier import ClassifierService
 from inferstack.models.embeddings import Embedder
 from inferstack.models.materialize import pull
 from inferstack.models.vllm_process import VllmSupervisor
+from inferstack.pipeline.build import build_pipeline
+from inferstack.pipeline.runner import Pipeline
+from inferstack.pipeline.stage import Components
 from inferstack.retrieval.service import RetrievalService
 from inferstack.router.backend import OpenAIBackend
 from inferstack.router.breaker import CircuitBreaker
@@ -24,7 +28,6 @@ from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
 from inferstack.router.health import HealthPoller
 from inferstack.router.service import RouterService, load_threshold
 from inferstack.router.stats import LiveStats, VllmStatsScraper
-from inferstack.serving.generation import GenerationService
 from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.service import ClassifyService, EmbeddingService, GuardEndpoint, RetrievalEndpoints
 
@@ -37,7 +40,7 @@ class Runtime:
     metrics: GatewayMetrics
     deployments: DeploymentTable
     router: RouterService
-    generation: GenerationService
+    pipeline: Pipeline
     embeddings: EmbeddingService
     classify: ClassifyService
     supervisors: list[VllmSupervisor] = field(default_factory=list)
@@ -175,7 +178,7 @@ async def _load_retrieval(
     if embedder is None:
         log.warning("retrieval: disabled because embeddings are disabled (it needs the encoder)")
         return None
-    from inferstack.retrieval.service import Reranker
+    from inferstack.models.reranker import Reranker
     from inferstack.retrieval.store import MilvusStore
 
     token = os.environ.get(cfg.milvus_token_env) if cfg.milvus_token_env else None
@@ -221,15 +224,15 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     if settings.embeddings.enabled:
         embedder = await asyncio.to_thread(Embedder.from_config, settings.embeddings, cache)
     classifier = await _load_classifier(settings, cache)
-    in_chat = classifier if settings.classifier.in_chat else None
     retrieval = await _load_retrieval(settings, cache, embedder)
     guard = await asyncio.to_thread(_build_guard, settings, cache, classifier, metrics)
+    parts = Components(settings, router, metrics.pipeline, classifier, guard, retrieval)
     runtime = Runtime(
         settings=settings,
         metrics=metrics,
         deployments=table,
         router=router,
-        generation=GenerationService(router, metrics, in_chat, retrieval, settings.retrieval, guard),
+        pipeline=build_pipeline(parts),
         retrieval=retrieval,
         guard=guard,
         guard_endpoint=GuardEndpoint(guard, settings.guard.max_chars),

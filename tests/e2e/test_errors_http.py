@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from inferstack.serving.routes import ROUTE_HEADER
+from inferstack.pipeline.stages.route import ROUTE_HEADER
 from tests.e2e.conftest import Gateway, vllm_counts, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -10,8 +10,8 @@ import httpx
 import psutil
 import pytest
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
 from tests.e2e.conftest import Gateway, start_gateway, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from openai import OpenAI
 
+from inferstack.config.pipeline import DEFAULT_STAGES
 from tests.e2e.conftest import Gateway
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +44,12 @@ def test_chat_non_stream(client: OpenAI) -> None:
     route = extra["inferstack"]["route"]
     assert (route["deployment"], route["reason"], route["served_by"]) == (MODEL, "cheapest", MODEL)
     assert route["attempts"] == [{"deployment": MODEL, "outcome": "ok"}] and route["failovers"] == []
-    assert set(extra["inferstack"]) == {"route", "sources", "retrieval", "guard", "intent"}
+    assert set(extra["inferstack"]) == {"route", "sources", "retrieval", "guard", "intent", "timings_ms"}
+    timings = extra["inferstack"]["timings_ms"]  # every stage of the default pipeline ran and was timed
+    assert set(timings) == set(DEFAULT_STAGES)
+    assert all(ms >= 0 for ms in timings.values())
+    # the backend call dominates; the gateway's own stages are a small part of it
+    assert timings["generate"] > timings["route"]
 
 
 def test_chat_stream_is_incremental_with_usage(client: OpenAI) -> None:
@@ -67,6 +73,8 @@ def test_chat_stream_is_incremental_with_usage(client: OpenAI) -> None:
     assert usage is not None and usage.completion_tokens == 48
     assert trailer is not None and trailer["route"]["served_by"] == MODEL
     assert trailer["route"]["reason"] == "pinned"
+    # on a stream, `generate` counts the wait for each event: ~48 tokens take well over 0.3 s
+    assert trailer["timings_ms"]["generate"] > 300 and trailer["timings_ms"]["output_guard"] > 0
     assert text.strip()
 
 

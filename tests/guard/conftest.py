@@ -5,12 +5,12 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
+from inferstack.config.guard import GuardConfig
 from inferstack.guard.metrics import GuardMetrics
 from inferstack.guard.pii import PiiDetector
 from inferstack.guard.service import GuardService
-from inferstack.guard_config import GuardConfig
 from inferstack.models.classifier import EntityRecognizer
 from inferstack.models.guard_text import ensure_text_classifier
 

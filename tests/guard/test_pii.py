@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from inferstack.config.guard import PII_ENTITIES, SECRET
 from inferstack.guard.pii import PiiDetector, name_windows, windows
-from inferstack.guard_config import PII_ENTITIES, SECRET
 
 ALL = [*PII_ENTITIES, SECRET]
 

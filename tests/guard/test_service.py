@@ -7,9 +7,9 @@ import base64
 
 import pytest
 
+from inferstack.config.guard import GuardConfig, GuardPolicy, PiiCheck
 from inferstack.guard.pii import PiiDetector
 from inferstack.guard.service import GuardBlocked, GuardService
-from inferstack.guard_config import GuardConfig, GuardPolicy, PiiCheck
 from tests.guard.conftest import make_guard
 
 

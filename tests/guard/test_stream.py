@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from inferstack.config.guard import PATTERN_ENTITIES, SECRET
 from inferstack.guard.pii import PiiDetector
 from inferstack.guard.redact import Pseudonyms
 from inferstack.guard.stream import OutputFilter
-from inferstack.guard_config import PATTERN_ENTITIES, SECRET
 
 EMAIL = "jane.doe@example.com"
 TEXT = f"Sure, write to {EMAIL} and we will answer."

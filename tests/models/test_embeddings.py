@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
 from inferstack.models.embeddings import Embedder, EmbeddingInputTooLong, minilm_path
 
 TEXTS = [

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from inferstack.cache import CacheLayout
-from inferstack.config import ModelSpec, PypiGgufSource, Settings
+from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
+from inferstack.config.models import ModelSpec, PypiGgufSource
 from inferstack.models import materialize
 from inferstack.models.materialize import MANIFEST, MaterializeError, is_materialized, pull
 

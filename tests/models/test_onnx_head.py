@@ -9,13 +9,13 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
 from inferstack.models.classifier import EntityRecognizer, IntentClassifier
 from inferstack.models.onnx_head import INT8_FILE, ONNX_FILE, OnnxGraph
+from inferstack.models.reranker import Reranker
 from inferstack.models.training import manpages
 from inferstack.models.training.reranker import passage
-from inferstack.retrieval.service import Reranker
 
 TEXTS = [
     "Hi, I'm Maria Gonzalez from Madrid.",

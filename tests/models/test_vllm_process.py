@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from inferstack.cache import CacheLayout
-from inferstack.config import LocalVllm, ModelSpec, Settings
+from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
+from inferstack.config.models import LocalVllm, ModelSpec
 from inferstack.models.vllm_process import vllm_command
 
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
+from inferstack.config.retrieval import RetrievalConfig
 from inferstack.models.embeddings import Embedder
 from inferstack.retrieval.service import INGEST_BATCH, DocumentIn, RetrievalService
 from inferstack.retrieval.store import MilvusStore, StoreError
-from inferstack.retrieval_config import RetrievalConfig
 
 FIXTURE = json.loads((Path(__file__).with_name("fixture_kb.json")).read_text())
 

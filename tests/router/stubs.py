@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from inferstack.config import ModelSpec, RemoteBackend
+from inferstack.config.models import ModelSpec, RemoteBackend
+from inferstack.config.router import BreakerConfig, GpuHourlyCost, PerTokenCost
 from inferstack.router.backend import BackendState
 from inferstack.router.breaker import CircuitBreaker
 from inferstack.router.deployments import Deployment
 from inferstack.router.quality import PromptFeatures
 from inferstack.router.stats import LiveStats
-from inferstack.router_config import BreakerConfig, GpuHourlyCost, PerTokenCost
 
 
 class StubBackend:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from inferstack.config.router import BreakerConfig
 from inferstack.router.breaker import BreakerState, CircuitBreaker
-from inferstack.router_config import BreakerConfig
 
 
 class Clock:

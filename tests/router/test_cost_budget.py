@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from inferstack.config.router import GpuHourlyCost, PerTokenCost, TenantBudget
 from inferstack.router.budget import InMemoryBudgetLedger
 from inferstack.router.cost import price_of
-from inferstack.router_config import GpuHourlyCost, PerTokenCost, TenantBudget
 
 
 def test_self_hosted_price_is_hourly_cost_over_throughput() -> None:

@@ -6,11 +6,11 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from inferstack.config.router import RetryConfig, RouterConfig
 from inferstack.errors import BackendError, BackendTimeout, BackendUnavailable, InferstackError
 from inferstack.router.breaker import BreakerState
 from inferstack.router.executor import Executor, Outcome, _partial_answer, _rewritten, is_retryable, sse
 from inferstack.router.metrics import RouterMetrics
-from inferstack.router_config import RetryConfig, RouterConfig
 from tests.router.stubs import deployment
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
+from inferstack.config.router import Capabilities, RouterConfig, TenantBudget
 from inferstack.errors import BackendUnavailable, InvalidRequest, ModelNotFound
 from inferstack.router.backend import BackendState
 from inferstack.router.budget import InMemoryBudgetLedger
@@ -10,7 +11,6 @@ from inferstack.router.deployments import DeploymentTable
 from inferstack.router.metrics import RouterMetrics
 from inferstack.router.policy import BudgetExceeded
 from inferstack.router.service import RouterService
-from inferstack.router_config import Capabilities, RouterConfig, TenantBudget
 from tests.router.stubs import deployment, features
 
 

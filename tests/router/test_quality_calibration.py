@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
 from inferstack.models.classifier import IntentClassifier
 from inferstack.models.training.artefacts import ensure_trained
+from inferstack.pipeline.protocol import ChatCompletionRequest
+from inferstack.pipeline.stages.route import prompt_features
 from inferstack.router import calibrate, golden
 from inferstack.router.quality import HeuristicScorer, PromptFeatures
-from inferstack.serving.generation import prompt_features
-from inferstack.serving.protocol import ChatCompletionRequest
 from tests.router.stubs import features
 
 SCORER = HeuristicScorer()
@@ -65,7 +65,7 @@ def test_golden_split_is_disjoint_and_balanced() -> None:
 
 
 def test_calibrated_router_meets_the_targets_on_held_out_golden_prompts() -> None:
-    """Issue 6: >= 60 % of traffic on the cheap tier with >= 95 % on an adequate tier, at the
+    """The routing targets: >= 60 % of traffic on the cheap tier with >= 95 % on an adequate tier, at the
     threshold calibrated on the other half (real intent classifier from the cache)."""
     layout = CacheLayout(Settings().cache_dir).ensure()
     ensure_trained(layout, ("intent",))

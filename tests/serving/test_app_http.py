@@ -137,7 +137,7 @@ def test_unhandled_error_is_500_without_details(
     async def explode(*_: object, **__: object) -> None:
         raise RuntimeError("user said: my card is 4111 1111 1111 1111")
 
-    monkeypatch.setattr(client.app.state.runtime.generation, "create", explode)  # type: ignore[attr-defined]
+    monkeypatch.setattr(client.app.state.runtime.pipeline, "run", explode)  # type: ignore[attr-defined]
     with caplog.at_level(logging.INFO):
         response = client.post("/v1/chat/completions", json=CHAT)
     error = assert_openai_error(response, 500, "internal_error")

@@ -8,8 +8,9 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from inferstack.pipeline.protocol import ChatCompletionRequest, CompletionRequest
 from inferstack.serving.error_handlers import validation_error
-from inferstack.serving.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from inferstack.serving.protocol import EmbeddingRequest
 
 USER = [{"role": "user", "content": "hi"}]
 

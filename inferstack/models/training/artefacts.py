@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from inferstack.cache import CacheLayout
+from inferstack.config.cache import CacheLayout
 
 KINDS = ("intent", "ner")  # what the classifier stage needs
 ALL_KINDS = (*KINDS, "reranker")
@@ -28,16 +29,15 @@ def ensure_trained(
 ) -> list[TrainResult]:
     # Heavy imports (torch, transformers) only when this runs, not at import time.
     from inferstack.models.embeddings import minilm_path
-    from inferstack.models.training.reranker import train_reranker
-    from inferstack.models.training.trainer import (
-        TrainConfig,
-        read_card,
-        recipe_hash,
-        train_intent,
-        train_ner,
-    )
+    from inferstack.models.training import reranker, trainer
+    from inferstack.models.training.loop import TrainConfig, read_card
 
-    trainers = {"intent": train_intent, "ner": train_ner, "reranker": train_reranker}
+    trainers = {"intent": trainer.train_intent, "ner": trainer.train_ner, "reranker": reranker.train_reranker}
+    recipes: dict[str, Callable[[TrainConfig], str]] = {
+        "intent": partial(trainer.recipe, "intent"),
+        "ner": partial(trainer.recipe, "ner"),
+        "reranker": reranker.recipe,
+    }
     # One pass over ~1.2k groups of 4: the reranker's budget is minutes, not the classifiers' epochs.
     configs = {"reranker": TrainConfig(epochs=1, lr=2e-4)}
     results = []
@@ -45,7 +45,7 @@ def ensure_trained(
         config = configs.get(kind, TrainConfig())
         folder = cache.trained(kind)
         card = read_card(folder)
-        if not force and card is not None and card.get("recipe") == recipe_hash(kind, config):
+        if not force and card is not None and card.get("recipe") == recipes[kind](config):
             results.append(TrainResult(kind, False, card))
             continue
         results.append(TrainResult(kind, True, trainers[kind](minilm_path(package), folder, config)))

@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import itertools
 import random
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,8 +31,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
 from inferstack.models.training import manpages
-from inferstack.models.training.trainer import TrainConfig, _batches, _finish, _fit, set_seed
-from inferstack.retrieval.chunker import jaccard, word_set
+from inferstack.models.training.loop import TrainConfig, batches, finish, fit, recipe_hash, set_seed
+from inferstack.text import jaccard, word_set
 
 RERANK_MAX_LEN = 96  # teacher; 128 scored the same on held-out pages and costs 40 % more per rerank
 STUDENT_MAX_LEN = 64
@@ -128,12 +129,19 @@ def _distil(
     def collate(items: list[tuple[list[Any], torch.Tensor]]) -> dict[str, Any]:
         return {**pad([pair for g, _ in items for pair in g]), "teacher": torch.stack([t for _, t in items])}
 
-    batches = _batches(list(zip(pairs, targets, strict=True)), collate, max(1, config.batch_size // GROUP))
+    student_batches = batches(
+        list(zip(pairs, targets, strict=True)), collate, max(1, config.batch_size // GROUP)
+    )
     # Two passes at half the teacher's rate: one pass left the student below plain hybrid search.
-    losses = _fit(
-        _GroupSoftmax(student, STUDENT_GROUP), batches, dataclasses.replace(config, epochs=2, lr=1e-4)
+    losses = fit(
+        _GroupSoftmax(student, STUDENT_GROUP), student_batches, dataclasses.replace(config, epochs=2, lr=1e-4)
     )
     return student, losses
+
+
+def recipe(config: TrainConfig) -> str:
+    """The recipe hash of the reranker: the man-page reader and this module."""
+    return recipe_hash("reranker", config, [manpages, sys.modules[__name__]])
 
 
 def train_reranker(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any]:
@@ -152,11 +160,11 @@ def train_reranker(backbone: Path, out: Path, config: TrainConfig) -> dict[str, 
     features = _pairs(tokenizer, groups, RERANK_MAX_LEN)
     pad = DataCollatorWithPadding(tokenizer)
     groups_per_batch = max(1, config.batch_size // GROUP)
-    batches = _batches(features, lambda gs: pad([pair for g in gs for pair in g]), groups_per_batch)
-    teacher_losses = _fit(_GroupSoftmax(model, GROUP), batches, config)
+    teacher_batches = batches(features, lambda gs: pad([pair for g in gs for pair in g]), groups_per_batch)
+    teacher_losses = fit(_GroupSoftmax(model, GROUP), teacher_batches, config)
     student, student_losses = _distil(model, tokenizer, groups, features, config)
-    return _finish(
-        "reranker", out, student, tokenizer, config, started,
+    return finish(
+        "reranker", out, student, tokenizer, config, started, recipe(config),
         train_pages=len(train_pages), heldout_pages=len(heldout_pages), train_groups=len(groups),
         group=GROUP, teacher_epoch_losses=teacher_losses, epoch_losses=student_losses,
         max_length=STUDENT_MAX_LEN, layers=STUDENT_LAYERS, teacher_max_length=RERANK_MAX_LEN,

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
 from inferstack.models.classifier import EntityRecognizer, IntentClassifier
 from inferstack.models.training import intent_data, ner_data
 from inferstack.models.training.artefacts import ensure_trained

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inferstack.cache import CacheLayout
 from inferstack.config import Settings
+from inferstack.config.cache import CacheLayout
+from inferstack.models.reranker import Reranker
 from inferstack.models.training import manpages
 from inferstack.models.training.artefacts import ensure_trained
 from inferstack.models.training.reranker import GROUP, passage, training_groups
-from inferstack.retrieval.service import Reranker
 
 ROFF = r""".\" comment
 .TH LS "1" "September 2022" "GNU coreutils 9.1" "User Commands"

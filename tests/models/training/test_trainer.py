@@ -15,7 +15,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Data
 
 from inferstack.models.classifier import EntityRecognizer, IntentClassifier
 from inferstack.models.embeddings import minilm_path
+from inferstack.models.reranker import Reranker
 from inferstack.models.training import manpages
+from inferstack.models.training.loop import CARD, TrainConfig, read_card
 from inferstack.models.training.reranker import (
     RERANK_MAX_LEN,
     STUDENT_LAYERS,
@@ -25,8 +27,7 @@ from inferstack.models.training.reranker import (
     train_reranker,
     training_groups,
 )
-from inferstack.models.training.trainer import CARD, TrainConfig, read_card, train_intent, train_ner
-from inferstack.retrieval.service import Reranker
+from inferstack.models.training.trainer import train_intent, train_ner
 
 TINY = TrainConfig(epochs=6, train_size=96, batch_size=16, lr=2e-4)
 PROBES = [

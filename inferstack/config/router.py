@@ -1,18 +1,16 @@
 """Typed configuration of the router: per-deployment cost, tier and capabilities, and the
-policy, resilience and budget settings. Part of `Settings` (see config.py); no logic here."""
+policy, resilience and budget settings. Part of `Settings`; no logic here."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from inferstack.config.base import Strict
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GpuHourlyCost(_Strict):
+class GpuHourlyCost(Strict):
     """Self-hosted: $/hour of the machine divided by the tokens/s it actually produces.
 
     Throughput is measured live from the backend's vLLM `/metrics` while it is busy;
@@ -26,7 +24,7 @@ class GpuHourlyCost(_Strict):
     )
 
 
-class PerTokenCost(_Strict):
+class PerTokenCost(Strict):
     """Managed API: list prices per million tokens."""
 
     kind: Literal["per-token"] = "per-token"
@@ -37,12 +35,12 @@ class PerTokenCost(_Strict):
 CostModel = Annotated[GpuHourlyCost | PerTokenCost, Field(discriminator="kind")]
 
 
-class Capabilities(_Strict):
+class Capabilities(Strict):
     tools: bool = True
     json_mode: bool = True
 
 
-class BreakerConfig(_Strict):
+class BreakerConfig(Strict):
     """Per-deployment circuit breaker: opens on consecutive failures or on the failure rate of
     the last `window` calls (once `min_calls` were seen); after `cooldown_s` one probe call is let
     through (half-open) and its outcome closes or re-opens the circuit."""
@@ -54,7 +52,7 @@ class BreakerConfig(_Strict):
     cooldown_s: float = Field(default=5.0, gt=0)
 
 
-class RetryConfig(_Strict):
+class RetryConfig(Strict):
     """Retries of idempotent failures (connect errors, 429/502/503/504) before the first byte."""
 
     attempts_per_deployment: int = Field(default=2, ge=1, le=10)
@@ -63,14 +61,14 @@ class RetryConfig(_Strict):
     deadline_s: float = Field(default=30.0, gt=0, description="total time spent on one request's tries")
 
 
-class TenantBudget(_Strict):
+class TenantBudget(Strict):
     tenant: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     usd_per_day: float = Field(ge=0)
 
 
-class RouterConfig(_Strict):
-    policy: str = Field(default="cost-aware", description="registered policy name (router/policy.py)")
-    scorer: str = Field(default="heuristic", description="registered quality scorer")
+class RouterConfig(Strict):
+    policy: str = Field(default="cost-aware", description="registered routing policy (router/policy.py)")
+    scorer: str = Field(default="heuristic", description="registered quality scorer (router/quality.py)")
     threshold: float | None = Field(
         default=None,
         ge=0,
@@ -101,14 +99,7 @@ class RouterConfig(_Strict):
 
     @model_validator(mode="after")
     def _checks(self) -> RouterConfig:
-        # Registries are looked up here so an unknown name fails at boot, naming the key.
-        from inferstack.router.policy import POLICIES
-        from inferstack.router.quality import SCORERS
-
-        if self.policy not in POLICIES:
-            raise ValueError(f"policy: unknown {self.policy!r}; known: {sorted(POLICIES)}")
-        if self.scorer not in SCORERS:
-            raise ValueError(f"scorer: unknown {self.scorer!r}; known: {sorted(SCORERS)}")
+        # `policy` and `scorer` are registry names, checked when the app is built.
         tenants = [b.tenant for b in self.budgets]
         if len(set(tenants)) != len(tenants):
             raise ValueError("budgets: one entry per tenant")

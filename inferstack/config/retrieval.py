@@ -1,10 +1,12 @@
-"""Typed configuration of the retrieval stage (part of `Settings`, see config.py)."""
+"""Typed configuration of the retrieval stage (part of `Settings`)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from inferstack.config.base import Strict
 
 
 def is_server_uri(uri: str) -> bool:
@@ -12,9 +14,7 @@ def is_server_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
 
 
-class RetrievalConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RetrievalConfig(Strict):
     enabled: bool = True
     milvus_uri: str = Field(
         default="",

@@ -1,11 +1,13 @@
 """Typed configuration of the guard: named policies (which checks run, thresholds, actions) and
-which tenant uses which. Part of `Settings` (see config.py); no logic here."""
+which tenant uses which. Part of `Settings`; no logic here."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from inferstack.config.base import Strict
 
 # Entity types the guard can report (Presidio names plus our non-PII findings).
 PII_ENTITIES = ("PERSON", "LOCATION", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE",
@@ -16,11 +18,7 @@ SECRET = "SECRET"
 Action = Literal["block", "redact", "log", "off"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PiiCheck(_Strict):
+class PiiCheck(Strict):
     action: Action = "redact"
     mode: Literal["mask", "pseudonymize"] = Field(
         default="mask", description="mask: <PERSON>; pseudonymize: <PERSON_1>, stable within a request"
@@ -41,14 +39,14 @@ class PiiCheck(_Strict):
         return self
 
 
-class ClassifierCheck(_Strict):
+class ClassifierCheck(Strict):
     """A check scored by the guard's text classifier (injection/jailbreak, or toxicity)."""
 
     action: Literal["block", "log", "off"] = "block"  # a whole-message finding has nothing to redact
     threshold: float = Field(default=0.5, gt=0, lt=1, description="class probability that counts")
 
 
-class OutputChecks(_Strict):
+class OutputChecks(Strict):
     # No `block`: a streamed answer is already on its way.
     pii: Literal["redact", "log", "off"] = Field(
         default="redact", description="pattern PII and secrets in answers"
@@ -59,7 +57,7 @@ class OutputChecks(_Strict):
     toxicity: Literal["redact", "off"] = "redact"
 
 
-class GuardPolicy(_Strict):
+class GuardPolicy(Strict):
     pii: PiiCheck = PiiCheck()
     secrets: Action = "redact"
     injection: ClassifierCheck = ClassifierCheck()
@@ -73,7 +71,7 @@ class GuardPolicy(_Strict):
     chunk_threshold: float = Field(default=0.8, gt=0, lt=1, description="injection score that drops a chunk")
 
 
-class GuardConfig(_Strict):
+class GuardConfig(Strict):
     enabled: bool = True
     ner: Literal["auto", "bert", "spacy", "none"] = Field(
         default="auto", description="PERSON/LOCATION: our BERT NER when trained (auto), spaCy small, or none"

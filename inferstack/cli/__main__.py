@@ -1,0 +1,7 @@
+"""`python -m inferstack.cli`: the same as the `inferstack` command."""
+
+import sys
+
+from inferstack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,40 @@
+"""Typed configuration of the HTTP edge: API keys, request limits and the API documentation
+pages. Part of `Settings`; no logic here."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field, SecretStr, model_validator
+
+from inferstack.config.base import ConfigError, Strict
+
+
+class ApiKey(Strict):
+    """A client key. Prefer `key_env` (the key lives in the environment / a Secret)."""
+
+    tenant: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    key_env: str | None = None
+    key: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ApiKey:
+        if (self.key_env is None) == (self.key is None):
+            raise ValueError("set exactly one of `key_env` or `key`")
+        return self
+
+    def resolve(self) -> str:
+        if self.key is not None:
+            return self.key.get_secret_value()
+        value = os.environ.get(self.key_env or "", "")
+        if not value:
+            raise ConfigError(f"auth.api_keys: env var {self.key_env} (tenant {self.tenant}) is empty")
+        return value
+
+
+class AuthConfig(Strict):
+    api_keys: tuple[ApiKey, ...] = ()
+
+
+class LimitsConfig(Strict):
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -1,0 +1,1 @@
+"""The built-in stages of the chat/completions pipeline, one module each."""

@@ -1,0 +1,262 @@
+"""Response models of the public HTTP contract (ARCHITECTURE §3), for the OpenAPI page and for
+the tests that check real answers against it. The routes build their answers as plain dicts
+(serialised once with orjson); these models say what those dicts hold.
+
+OpenAI-shaped objects allow extra fields (backends add their own); the `inferstack` extension
+object is exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Exact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(_Exact):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(_Exact):
+    """Every error, at every status: never a stack trace."""
+
+    error: ErrorDetail
+
+
+# ---- the `inferstack` extension object ----------------------------------------------------------
+class RouteCandidate(_Open):
+    deployment: str
+    eligible: bool
+    why: str = Field(description="why it is (not) eligible: health, capability, tier, budget, SLO")
+    estimated_cost_usd: float
+    predicted_ttft_ms: float
+    tier: int
+
+
+class RouteRecord(_Exact):
+    deployment: str = Field(description="the deployment the router chose")
+    reason: str = Field(description="cheapest | pinned | slo_spill | budget_downgrade | ...")
+    score: float | None = Field(description="quality score of the prompt (null when pinned)")
+    needed_tier: int
+    estimated_cost_usd: float
+    candidates: list[RouteCandidate]
+    served_by: str | None = Field(description="the deployment that answered (after fallbacks)")
+    attempts: list[dict[str, str]] = Field(description="each try: deployment and outcome")
+    failovers: list[dict[str, Any]] = Field(description="mid-stream failovers: from, to, after_tokens")
+    recovery_ms: float | None = Field(default=None, description="mid-stream: break to next token")
+    actual_cost_usd: float | None = Field(description="settled from the backend's token usage")
+
+
+class Source(_Exact):
+    index: int = Field(description="the number the answer cites, as [1]")
+    document_id: str
+    chunk_id: str
+    title: str
+    score: float
+    metadata: dict[str, Any]
+
+
+class RetrievalInfo(_Exact):
+    status: Literal["ok", "skipped", "unavailable"]
+    collection: str | None = None
+    chunks: int | None = Field(default=None, description="sources put into the prompt")
+    screened_out: int | None = Field(default=None, description="chunks the guard dropped (injection)")
+    prompt: str | None = Field(default=None, description="version of the grounding prompt")
+    reason: str | None = Field(default=None, description="why the store was unavailable")
+
+
+class GuardSide(_Exact):
+    findings: dict[str, int] = Field(description="finding type -> count (never values)")
+    actions: dict[str, str] | None = Field(default=None, description="finding type -> action taken")
+
+
+class GuardReport(_Exact):
+    input: GuardSide | None = None
+    output: GuardSide | None = None
+
+
+class IntentOut(_Exact):
+    label: str
+    score: float
+
+
+class InferstackExtension(_Exact):
+    """Added to every chat/completions answer (the last chunk of a stream)."""
+
+    route: RouteRecord | None
+    sources: list[Source]
+    retrieval: RetrievalInfo
+    guard: GuardReport | None = Field(description="null when the guard stages are off")
+    intent: IntentOut | None = Field(description="null when the classify stage is off")
+    timings_ms: dict[str, float] = Field(description="pipeline stage -> wall time in ms")
+
+
+# ---- OpenAI objects -------------------------------------------------------------------------------
+class Usage(_Open):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AssistantMessage(_Open):
+    role: Literal["assistant"]
+    content: str | None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+class ChatChoice(_Open):
+    index: int
+    message: AssistantMessage
+    finish_reason: str | None
+
+
+class ChatCompletion(_Open):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage | None = None
+    inferstack: InferstackExtension
+
+
+class ChatCompletionChunk(_Open):
+    """One `data:` event of a stream; the last one before `[DONE]` has `choices: []` and the
+    `inferstack` object."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: Usage | None = None
+    inferstack: InferstackExtension | None = None
+
+
+class TextChoice(_Open):
+    index: int
+    text: str
+    finish_reason: str | None
+
+
+class Completion(_Open):
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[TextChoice]
+    usage: Usage | None = None
+    inferstack: InferstackExtension
+
+
+class Model(_Exact):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(_Exact):
+    object: Literal["list"]
+    data: list[Model]
+
+
+class Embedding(_Exact):
+    object: Literal["embedding"]
+    index: int
+    embedding: list[float] | str = Field(description="floats, or base64 of little-endian float32")
+
+
+class EmbeddingUsage(_Exact):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(_Exact):
+    object: Literal["list"]
+    data: list[Embedding]
+    model: str
+    usage: EmbeddingUsage
+
+
+# ---- capability endpoints -----------------------------------------------------------------------
+class EntityOut(_Exact):
+    label: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+class ClassifyResponse(_Exact):
+    intent: IntentOut
+    entities: list[EntityOut]
+
+
+class Finding(_Exact):
+    type: str = Field(description="a Presidio entity name, or PROMPT_INJECTION, JAILBREAK, TOXIC, SECRET")
+    start: int
+    end: int
+    score: float
+
+
+class GuardScanResponse(_Exact):
+    blocked: bool
+    reasons: list[str]
+    findings: list[Finding]
+    redacted_text: str
+
+
+class IngestResponse(_Exact):
+    ingested: int
+    chunks: int
+
+
+class DocumentDeleted(_Exact):
+    id: str
+    object: Literal["document.deleted"]
+    deleted: bool
+    chunks: int
+
+
+class RetrieveResult(_Exact):
+    document_id: str
+    chunk_id: str
+    text: str
+    title: str
+    score: float
+    metadata: dict[str, Any]
+
+
+class RetrieveResponse(_Exact):
+    results: list[RetrieveResult]
+
+
+class RouteDryRun(_Exact):
+    deployment: str
+    reason: str
+    estimated_cost_usd: float
+    candidates: list[RouteCandidate]
+    score: float | None
+    threshold: float
+    needed_tier: int
+
+
+class Health(_Exact):
+    status: Literal["ok"]
+
+
+class Readiness(_Exact):
+    ready: bool
+    stages: dict[str, str] = Field(description="each deployment and stage with its state")

@@ -1,0 +1,67 @@
+"""Building the pipeline from config: registry names checked at boot (naming the file and the
+key), switched-off stages left out, user stages by import path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inferstack.config import ConfigError, load_settings
+from inferstack.config.pipeline import DEFAULT_STAGES
+from inferstack.pipeline.build import check_names, configured_stages
+from inferstack.pipeline.stage import describe
+
+
+def settings_from(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / "inferstack.yaml"
+    path.write_text(text)
+    return load_settings(path), path
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("router: {policy: cheapest-ever}\n", "router.policy: unknown 'cheapest-ever'; known: ['cost-aware'"),
+        ("router: {scorer: magic}\n", "router.scorer: unknown 'magic'"),
+        ("pipeline: {stages: [classify, teleport, route, usage, generate]}\n", "stages.1: unknown stage"),
+        ("pipeline: {stages: ['json:dumps', route, usage, generate]}\n", "stages.0: 'json:dumps' is not"),
+        ("pipeline: {stages: ['no.such:Stage', route, usage, generate]}\n", "stages.0: cannot load"),
+        ("pipeline: {stages: [usage, route, generate]}\n", "pipeline.stages: needs route, usage, generate"),
+        ("pipeline: {stages: [route, generate]}\n", "pipeline.stages: needs route, usage, generate"),
+    ],
+)  # fmt: skip
+def test_unknown_names_fail_at_boot_naming_file_and_key(
+    tmp_path: Path, yaml_text: str, expected: str
+) -> None:
+    settings, path = settings_from(tmp_path, yaml_text)
+    with pytest.raises(ConfigError) as info:
+        check_names(settings)
+    assert str(path) in str(info.value) and expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("pipeline: {stages: [route, usage]}\n", "`generate` must be the last stage"),
+        ("pipeline: {stages: [route, route, usage, generate]}\n", "each stage at most once"),
+    ],
+)
+def test_the_shape_of_the_list_is_checked_when_the_file_loads(
+    tmp_path: Path, yaml_text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        settings_from(tmp_path, yaml_text)
+
+
+def test_the_default_order_and_switched_off_stages(tmp_path: Path) -> None:
+    settings, _ = settings_from(tmp_path, "{}\n")
+    assert [c.name for c in configured_stages(settings)] == list(DEFAULT_STAGES)
+    order = describe(configured_stages(settings))
+    assert order["request"] == ["input_guard", "output_guard", "classify", "retrieve", "route", "generate"]
+    assert order["response"] == ["generate", "usage", "route", "output_guard"]
+    assert order["dry_run"] == ["classify", "route"]
+    off, _ = settings_from(tmp_path, "guard: {enabled: false}\nclassifier: {in_chat: false}\n")
+    assert [c.name for c in configured_stages(off)] == ["retrieve", "route", "usage", "generate"]
+    no_encoder, _ = settings_from(tmp_path, "embeddings: {enabled: false}\n")
+    assert "retrieve" not in [c.name for c in configured_stages(no_encoder)]
