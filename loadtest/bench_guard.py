@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import time
 from functools import partial
@@ -27,7 +26,7 @@ from inferstack.guard.pii import PiiDetector
 from inferstack.guard.service import GuardService
 from inferstack.models.classifier import EntityRecognizer
 from inferstack.models.guard_text import ensure_text_classifier
-from inferstack.models.training.ner_data import seeded_faker
+from inferstack.models.training.pii_data import pii_set
 from loadtest.bench_classify import latency_ms
 from loadtest.bench_gateway import pct
 from loadtest.report import publish
@@ -37,31 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MESSAGE = ("Hi, I'm Maria Gonzalez from Madrid. My email is maria.gonzalez@example.com and my phone is "
            "+44 20 7946 0958. " + "Please help me understand the billing statement I received last month; "
            "it has several charges I do not recognize and I want them reversed quickly. " * 5)  # fmt: skip
-LOCALES = ("fr_FR", "de_DE", "es_MX", "fi_FI", "ro_RO", "hu_HU", "id_ID", "ko_KR", "pt_PT", "en_US", "en_IN")
-TEMPLATES = ("Note from {PERSON}: please call {PHONE_NUMBER} or write {EMAIL_ADDRESS}.",
-             "Refund to card {CREDIT_CARD}, account holder {PERSON}.",
-             "Wire it to {IBAN_CODE} ({PERSON}), thanks.",
-             "The VPN host {IP_ADDRESS} rejects me; my colleague {PERSON} sees the same.",
-             "{PERSON} here, reach me at {EMAIL_ADDRESS} or {PHONE_NUMBER}.",
-             "ssn on file: {US_SSN}, name {PERSON}",
-             "Please ship the replacement to {LOCATION}, it is for {PERSON}.")  # fmt: skip
-
-
-def pii_set(n: int, seed: int = 11) -> list[tuple[str, list[tuple[str, str]]]]:
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        fake, us = seeded_faker(LOCALES[i % len(LOCALES)], seed + i), seeded_faker("en_US", seed + i)
-        values = {"PERSON": fake.name(), "EMAIL_ADDRESS": fake.email(), "PHONE_NUMBER": us.phone_number()
-                  if rng.random() < 0.4 else "+" + str(rng.choice([33, 49, 44, 34])) + " " + fake.msisdn()[-9:],
-                  "CREDIT_CARD": us.credit_card_number(rng.choice(["visa16", "mastercard", "amex", "discover"])),
-                  "IBAN_CODE": seeded_faker(rng.choice(["de_DE", "fr_FR", "nl_NL", "es_ES", "en_GB"]), seed + i).iban(),
-                  "IP_ADDRESS": us.ipv4() if rng.random() < 0.6 else us.ipv6(), "US_SSN": us.ssn(),
-                  "LOCATION": fake.address().replace("\n", ", ")}  # a postal address in the locale's format  # fmt: skip
-        template = TEMPLATES[i % len(TEMPLATES)]
-        text = template.format(**values)
-        rows.append((text, [(k, v) for k, v in values.items() if "{" + k + "}" in template]))
-    return rows
 
 
 def pii_quality(detector: PiiDetector, rows: list[tuple[str, list[tuple[str, str]]]]) -> dict[str, object]:

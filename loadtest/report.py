@@ -1,4 +1,5 @@
-"""Write a benchmark table into a Markdown page (README or docs/) between `<!-- bench:NAME:start -->` and `...:end -->`."""
+"""Write a benchmark table into a Markdown page (README or docs/) between
+`<!-- bench:NAME:start -->` and `...:end -->`."""
 
 from __future__ import annotations
 

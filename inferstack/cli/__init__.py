@@ -1,5 +1,5 @@
-"""`inferstack` command line: serve, models pull, train, ingest, config check, routes, router
-calibrate."""
+"""`inferstack` command line: serve, models pull, train, ingest, eval, config check, routes,
+router calibrate."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from inferstack import __version__
+from inferstack.cli import eval as eval_cmd
 from inferstack.cli.common import EXIT_CONFIG
 from inferstack.cli.models import cmd_models_pull, cmd_train
 from inferstack.cli.serve import cmd_serve
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--strong-share", type=float, default=0.35, help="target share (default 0.35)")
     calibrate.add_argument("--config", help="YAML config file")
     calibrate.set_defaults(func=cmd_router_calibrate)
+    eval_cmd.add_parser(sub)
     return parser
 
 

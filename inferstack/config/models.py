@@ -124,6 +124,13 @@ class ClassifierConfig(Strict):
     enabled: bool = True
     in_chat: bool = Field(default=True, description="classify the last user message of each chat")
     max_chars: int = Field(default=4000, ge=1, description="/v1/classify text limit (413 above)")
+    min_confidence: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="calibrated intent probability below which the intent is reported as not confident "
+        "(`confident: false`) and the router scores the prompt as if its intent were unknown",
+    )
 
 
 def default_models() -> tuple[ModelSpec, ...]:

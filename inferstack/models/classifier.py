@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,6 +58,14 @@ def capital_flags(text: str, offsets: Sequence[Sequence[int]], words: list[int |
     return flags
 
 
+def _card(folder: Path) -> dict[str, Any]:
+    try:
+        card: dict[str, Any] = json.loads((folder / "model_card.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return card
+
+
 def _labels(config: Any) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 
@@ -64,7 +73,8 @@ def _labels(config: Any) -> list[str]:
 @dataclass(frozen=True)
 class Intent:
     label: str
-    score: float
+    score: float  # calibrated probability of `label`
+    confident: bool = True  # score at or above the classifier's min_confidence
 
 
 @dataclass(frozen=True)
@@ -116,22 +126,36 @@ class _FineTuned:
         for start in range(0, len(order), batch_size):
             yield order[start : start + batch_size]
 
-    def _probs(self, enc: Any) -> np.ndarray:
+    def _probs(self, enc: Any, temperature: float = 1.0) -> np.ndarray:
         """Class probabilities per row (per token for the NER). In NumPy: a torch op right after
         an ONNX Runtime run waited for cores its workers were still spinning on (~3 ms per op on
         2 cores)."""
-        logits = self._logits(enc)
+        logits = self._logits(enc) / temperature
         exp = np.exp(logits - logits.max(-1, keepdims=True))
         probs: np.ndarray = exp / exp.sum(-1, keepdims=True)
         return probs
 
 
 class IntentClassifier(_FineTuned):
+    """The intent head. Its probabilities are divided by the temperature fitted on held-out
+    hand-written messages at training (model card); below `min_confidence` an intent is marked
+    not confident, and the stages that read it treat it as unknown."""
+
     auto_model = AutoModelForSequenceClassification
+    temperature = 1.0
+    min_confidence = 0.5
+
+    @classmethod
+    def load(cls, folder: Path, *, onnx: bool = True) -> Self:
+        classifier = super().load(folder, onnx=onnx)
+        card = _card(folder)
+        classifier.temperature = float(card.get("temperature", 1.0))
+        return classifier
 
     @torch.inference_mode()
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[Intent]:
-        out: list[Intent] = [Intent("", 0.0)] * len(texts)
+    def probabilities(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """Class probabilities, one row per text in the callers' order."""
+        out = np.zeros((len(texts), len(self.labels)))
         for batch in self._batches(texts, batch_size):
             enc = self.tokenizer(
                 [texts[i] for i in batch],
@@ -140,10 +164,15 @@ class IntentClassifier(_FineTuned):
                 max_length=MAX_LEN,
                 return_tensors="pt",
             )
-            probs = self._probs(enc)
-            for i, s, j in zip(batch, probs.max(-1), probs.argmax(-1), strict=True):
-                out[i] = Intent(self.labels[int(j)], round(float(s), 4))
+            out[batch] = self._probs(enc, self.temperature)
         return out
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[Intent]:
+        probs = self.probabilities(texts, batch_size)
+        return [
+            Intent(self.labels[int(j)], round(float(s), 4), bool(s >= self.min_confidence))
+            for s, j in zip(probs.max(-1), probs.argmax(-1), strict=True)
+        ]
 
 
 class EntityRecognizer(_FineTuned):
@@ -283,8 +312,10 @@ class ClassifierService:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
 
     @classmethod
-    def load(cls, intent_dir: Path, ner_dir: Path) -> ClassifierService:
-        return cls(IntentClassifier.load(intent_dir), EntityRecognizer.load(ner_dir))
+    def load(cls, intent_dir: Path, ner_dir: Path, min_confidence: float = 0.5) -> ClassifierService:
+        intent = IntentClassifier.load(intent_dir)
+        intent.min_confidence = min_confidence
+        return cls(intent, EntityRecognizer.load(ner_dir))
 
     def _both(self, text: str) -> tuple[Intent, list[Entity]]:
         return self.intent.predict([text])[0], self.ner.predict([text])[0]

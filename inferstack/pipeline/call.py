@@ -68,6 +68,13 @@ class Call:
     stream_head: dict[str, Any] = field(default_factory=dict)
     # Per-call state a stage keeps for itself, under its own name.
     state: dict[str, Any] = field(default_factory=dict)
+    # The latest user message as the client sent it, before the input guard redacts the request:
+    # the classifier reads it, so a false PII finding cannot change the intent. Memory only; it is
+    # never logged, stored or sent anywhere.
+    original_text: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.original_text = self.last_user_text()
 
     @property
     def chat(self) -> bool:

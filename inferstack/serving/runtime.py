@@ -145,7 +145,12 @@ async def _load_classifier(settings: Settings, cache: CacheLayout) -> Classifier
     from inferstack.models.training.artefacts import ensure_trained
 
     await asyncio.to_thread(ensure_trained, cache)  # no-op when the cached recipe matches
-    return await asyncio.to_thread(ClassifierService.load, cache.trained("intent"), cache.trained("ner"))
+    return await asyncio.to_thread(
+        ClassifierService.load,
+        cache.trained("intent"),
+        cache.trained("ner"),
+        settings.classifier.min_confidence,
+    )
 
 
 def _build_guard(

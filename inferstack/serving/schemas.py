@@ -88,7 +88,10 @@ class GuardReport(_Exact):
 
 class IntentOut(_Exact):
     label: str
-    score: float
+    score: float = Field(description="calibrated probability of the label")
+    confident: bool = Field(
+        description="score >= classifier.min_confidence; else the router treats it as unknown"
+    )
 
 
 class InferstackExtension(_Exact):

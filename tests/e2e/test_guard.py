@@ -69,3 +69,17 @@ def test_stream_is_valid_and_reports_the_guard(gateway: Gateway) -> None:
     final = chunks[-1].model_extra["inferstack"]["guard"]  # type: ignore[index]
     assert final["input"]["findings"] == {"EMAIL_ADDRESS": 1}
     assert PII not in gateway.log_text() and "Maria" not in gateway.log_text()
+
+
+def test_redaction_does_not_change_the_intent(gateway: Gateway) -> None:
+    """The classifier reads the text as sent (in memory), not the redacted copy the backend gets:
+    a name and an e-mail beside a product question leave it a knowledge question."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
+    question = f"Hi, I'm Maria Gonzalez ({PII}). How do I install inferstack on Kubernetes?"
+    reply = client.chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": question}], max_tokens=4
+    )
+    extension = reply.model_extra["inferstack"]  # type: ignore[index]
+    assert extension["guard"]["input"]["findings"] == {"PERSON": 1, "EMAIL_ADDRESS": 1}
+    assert extension["intent"]["label"] == "knowledge_question" and extension["intent"]["confident"]
+    assert extension["retrieval"]["status"] != "skipped"  # a knowledge question looks in `docs`

@@ -43,9 +43,13 @@ def set_seed(seed: int) -> None:
 
 
 def recipe_hash(kind: str, config: TrainConfig, parts: Sequence[Any]) -> str:
-    """Changes when the data generators or the training setup change (the source of `parts`,
-    the shared loop, the config): then the cached artefact is stale and is trained again."""
-    sources = [inspect.getsource(part) for part in (*parts, fit, batches)]
+    """Changes when the data or the training setup change (the source of `parts`, or the bytes
+    of the data files among them, the shared loop, the config): then the cached artefact is
+    stale and is trained again."""
+    sources = [
+        hashlib.sha256(part.read_bytes()).hexdigest() if isinstance(part, Path) else inspect.getsource(part)
+        for part in (*parts, fit, batches)
+    ]
     blob = json.dumps([kind, config.__dict__, MAX_LEN, sources]).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

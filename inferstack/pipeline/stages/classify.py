@@ -1,5 +1,5 @@
-"""The classify stage: the intent of the latest user message (BERT, off the event loop), which
-the router and the retrieve stage read."""
+"""The classify stage: the intent of the latest user message as the client sent it (BERT, off the
+event loop), which the router and the retrieve stage read."""
 
 from __future__ import annotations
 
@@ -25,8 +25,12 @@ class ClassifyStage(Stage):
         return cls(parts.classifier) if parts.classifier is not None else None
 
     async def on_request(self, call: Call) -> None:
-        text = call.last_user_text()
+        text = call.original_text
         if text is None:
             return
         call.intent = intent = await self.classifier.intent_of(text)
-        call.extension["intent"] = {"label": intent.label, "score": intent.score}
+        call.extension["intent"] = {
+            "label": intent.label,
+            "score": intent.score,
+            "confident": intent.confident,
+        }

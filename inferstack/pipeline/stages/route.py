@@ -46,8 +46,8 @@ def prompt_features(
             text=request.last_user_text() or "",
             prompt_tokens=estimate_prompt_tokens(request),
             output_tokens=request.max_completion_tokens or output,
-            intent=intent.label if intent else None,
-            intent_score=intent.score if intent else 0.0,
+            intent=intent.label if intent and intent.confident else None,  # unsure: as if unknown
+            intent_score=intent.score if intent and intent.confident else 0.0,
             needs_tools=bool(request.tools),
             needs_json=fmt is not None and fmt.type != "text",
         )
