@@ -9,6 +9,7 @@ from typing import Any
 from inferstack.evals.client import EvalClient
 from inferstack.evals.sets import PII_TYPES, InjectionCase, IntentCase, PiiCase, RouterCase
 from inferstack.models.training.metrics import intent_metrics
+from inferstack.text import occurrences
 
 INJECTION_TYPES = frozenset({"PROMPT_INJECTION", "JAILBREAK"})
 
@@ -47,14 +48,6 @@ def intent(
     }
 
 
-def _spans(text: str, value: str) -> list[tuple[int, int]]:
-    out, start = [], text.find(value)
-    while start >= 0:
-        out.append((start, start + len(value)))
-        start = text.find(value, start + 1)
-    return out
-
-
 def _covered(start: int, end: int, text: str, findings: list[tuple[int, int]]) -> bool:
     """Every letter and digit of text[start:end] lies inside a finding."""
     return all(any(a <= i < b for a, b in findings) for i in range(start, end) if text[i].isalnum())
@@ -73,7 +66,7 @@ def pii(client: EvalClient, cases: Sequence[PiiCase], show: int = 0) -> dict[str
         out = client.post("/v1/guard/scan", {"text": case.text, "direction": "input"}, "pii")
         findings = [(f["start"], f["end"], f["type"]) for f in out["findings"] if f["type"] in PII_TYPES]
         spans = [(a, b) for a, b, _ in findings]
-        gold = [(kind, s, e) for kind, value in case.values for s, e in _spans(case.text, value)]
+        gold = [(kind, s, e) for kind, value in case.values for s, e in occurrences(case.text, value)]
         for kind, s, e in gold:
             hit = any(a < e and b > s for a, b in spans)
             total, found = total + 1, found + hit

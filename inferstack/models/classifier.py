@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from transformers import (
 )
 
 from inferstack.models.bio import BioPath
+from inferstack.models.card import read_card
 from inferstack.models.onnx_head import OnnxGraph, ensure_int8
 
 MAX_LEN = 256
@@ -58,14 +59,6 @@ def capital_flags(text: str, offsets: Sequence[Sequence[int]], words: list[int |
     return flags
 
 
-def _card(folder: Path) -> dict[str, Any]:
-    try:
-        card: dict[str, Any] = json.loads((folder / "model_card.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return card
-
-
 def _labels(config: Any) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 
@@ -75,6 +68,9 @@ class Intent:
     label: str
     score: float  # calibrated probability of `label`
     confident: bool = True  # score at or above the classifier's min_confidence
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -148,7 +144,7 @@ class IntentClassifier(_FineTuned):
     @classmethod
     def load(cls, folder: Path, *, onnx: bool = True) -> Self:
         classifier = super().load(folder, onnx=onnx)
-        card = _card(folder)
+        card = read_card(folder) or {}
         classifier.temperature = float(card.get("temperature", 1.0))
         return classifier
 

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from inferstack.models.card import read_card
+
 
 class Reranker:
     """The cross-encoder trained here (`inferstack train reranker`), served by ONNX Runtime with
@@ -26,7 +28,6 @@ class Reranker:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         from inferstack.models.onnx_head import OnnxGraph, ensure_int8
-        from inferstack.models.training.loop import read_card
 
         card = read_card(folder)
         if card is None or "max_length" not in card:  # the length it was trained at decides the cost

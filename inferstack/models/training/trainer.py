@@ -34,6 +34,7 @@ from inferstack.models.training.loop import (
     token_count,
 )
 from inferstack.models.training.metrics import intent_metrics, recognizer_metrics
+from inferstack.text import occurrences
 
 
 def recipe(kind: str, config: TrainConfig) -> str:
@@ -41,7 +42,7 @@ def recipe(kind: str, config: TrainConfig) -> str:
     if kind == "intent":
         data: list[Any] = [intent_data, written.INTENT, intent_rows, calibrate_temperature]
     else:
-        data = [ner_data, ner_templates, written.NER, ner_rows, _token_labels, capital_flags]
+        data = [ner_data, ner_templates, written.NER, ner_rows, _written_ner, _token_labels, capital_flags]
     return recipe_hash(kind, config, [*data, fresh_head, token_count])
 
 
@@ -136,12 +137,8 @@ def _written_ner(rows: list[dict[str, Any]]) -> list[ner_data.NerExample]:
     """Hand-written sentences as NER examples: every occurrence of each listed value is a span."""
     out = []
     for row in rows:
-        spans = set()
-        for entity in row["entities"]:
-            start = row["text"].find(entity["value"])
-            while start >= 0:
-                spans.add((start, start + len(entity["value"]), entity["label"]))
-                start = row["text"].find(entity["value"], start + 1)
+        spans = {(s, e, entity["label"]) for entity in row["entities"]
+                 for s, e in occurrences(row["text"], entity["value"])}  # fmt: skip
         # A value found inside a longer one ("Fashola" in "Ayodele Fashola") is part of it.
         kept = [a for a in spans if not any(b != a and b[0] <= a[0] and a[1] <= b[1] for b in spans)]
         out.append(ner_data.NerExample(row["text"], tuple(sorted(kept))))

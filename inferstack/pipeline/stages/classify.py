@@ -29,8 +29,4 @@ class ClassifyStage(Stage):
         if text is None:
             return
         call.intent = intent = await self.classifier.intent_of(text)
-        call.extension["intent"] = {
-            "label": intent.label,
-            "score": intent.score,
-            "confident": intent.confident,
-        }
+        call.extension["intent"] = intent.as_dict()

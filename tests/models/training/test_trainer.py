@@ -13,11 +13,12 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding
 
+from inferstack.models.card import CARD, read_card
 from inferstack.models.classifier import EntityRecognizer, IntentClassifier
 from inferstack.models.embeddings import minilm_path
 from inferstack.models.reranker import Reranker
 from inferstack.models.training import manpages
-from inferstack.models.training.loop import CARD, TrainConfig, read_card
+from inferstack.models.training.loop import TrainConfig
 from inferstack.models.training.reranker import (
     RERANK_MAX_LEN,
     STUDENT_LAYERS,
