@@ -11,13 +11,13 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
  && /opt/venv/bin/pip install -c constraints.txt . \
  && /opt/venv/bin/pip uninstall -y torchvision torchaudio torchcodec triton || true
-# Train the intent classifier, NER and reranker here (about 13 min on 2 cores) so pods start with
-# them. The reranker learns from man pages: slim images exclude them, so put them back first.
+# Train the intent classifier, NER, guard classifier and reranker here (about 13 min on 2 cores)
+# so pods start with them. The reranker learns from man pages: slim images exclude them, so put them back first.
 ENV INFERSTACK_CACHE=/opt/inferstack/cache HF_HUB_OFFLINE=1 DO_NOT_TRACK=1
 RUN rm -f /etc/dpkg/dpkg.cfg.d/docker \
  && apt-get update && apt-get install -y --no-install-recommends man-db manpages manpages-dev \
     coreutils util-linux procps iproute2 openssh-client git \
- && /opt/venv/bin/inferstack train intent ner reranker
+ && /opt/venv/bin/inferstack train intent ner guard reranker
 
 FROM python:3.11-slim-bookworm
 COPY --from=build /opt/venv /opt/venv

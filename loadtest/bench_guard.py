@@ -25,7 +25,7 @@ from inferstack.guard.metrics import GuardMetrics
 from inferstack.guard.pii import PiiDetector
 from inferstack.guard.service import GuardService
 from inferstack.models.classifier import EntityRecognizer
-from inferstack.models.guard_text import ensure_text_classifier
+from inferstack.models.guard_text import TextClassifier
 from inferstack.models.training.pii_data import pii_set
 from loadtest.bench_classify import latency_ms
 from loadtest.bench_gateway import pct
@@ -59,7 +59,7 @@ def pii_quality(detector: PiiDetector, rows: list[tuple[str, list[tuple[str, str
 def measure() -> dict[str, object]:
     cache = CacheLayout(Settings().cache_dir)
     cache.apply_to_process()
-    scorer = ensure_text_classifier(cache.guard_text).score
+    scorer = TextClassifier.load(cache.trained("guard"))
     ner = EntityRecognizer.load(cache.trained("ner"))
     rows = pii_set(350)
     results: dict[str, object] = {"machine": f"{os.cpu_count()} cores", "message_words": len(MESSAGE.split())}

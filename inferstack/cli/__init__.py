@@ -49,13 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser(
         "train",
-        help="train the intent classifier, NER and reranker from the shipped MiniLM (cached)",
+        help="train the intent classifier, NER, guard classifier and reranker from MiniLM (cached)",
         description="Generate the training data, fine-tune MiniLM and evaluate on the held-out "
         "split; artefacts and a model card go to $INFERSTACK_CACHE/models/<kind>-minilm. "
         "Skipped when a model trained from the same recipe is cached.",
     )
     train.add_argument(
-        "kinds", nargs="*", metavar="KIND", help="intent, ner, reranker (default: what the config uses)"
+        "kinds",
+        nargs="*",
+        metavar="KIND",
+        help="intent, ner, guard, reranker (default: what the config needs)",
     )
     train.add_argument("--force", action="store_true", help="retrain even if cached")
     train.add_argument("--config", help="YAML config file")

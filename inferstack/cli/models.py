@@ -51,6 +51,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def needed_kinds(settings: Settings) -> tuple[str, ...]:
     kinds = ("intent", "ner") if settings.classifier.enabled else ()
+    if settings.guard.enabled:
+        kinds = (*kinds, "guard")
     if settings.retrieval.enabled and settings.retrieval.rerank:
         kinds = (*kinds, "reranker")
     return kinds
@@ -63,6 +65,9 @@ def train(settings: Settings, kinds: Sequence[str], *, force: bool = False) -> i
         metrics = result.card.get("heldout_metrics", {})
         if result.kind == "reranker":
             summary = f"{result.card['train_groups']} man-page query groups"
+        elif result.kind == "guard":
+            summary = (f"held-out attack recall {metrics['attack_recall']:.3f} at false positives "
+                       f"{metrics['benign_fpr']:.3f}")  # fmt: skip
         elif result.kind == "intent":
             summary = f"held-out accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}"
         else:

@@ -16,13 +16,8 @@ class CacheLayout:
         return self.root / "models"
 
     def trained(self, kind: str) -> Path:
-        """Artefacts trained here (intent, ner): `models/<kind>-minilm`."""
+        """Artefacts trained here (intent, ner, guard, reranker): `models/<kind>-minilm`."""
         return self.models / f"{kind}-minilm"
-
-    @property
-    def guard_text(self) -> Path:
-        """The guard's injection/jailbreak/toxicity classifier (trained on first use)."""
-        return self.models / "guard-text"
 
     @property
     def spacy_blank(self) -> Path:

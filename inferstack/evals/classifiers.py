@@ -79,6 +79,7 @@ def pii(client: EvalClient, cases: Sequence[PiiCase], show: int = 0) -> dict[str
         wrong = [f for f in findings if not any(f[0] < e and f[1] > s for _, s, e in gold)]
         false_findings += len(wrong)
         false_by_type.update(kind for _, _, kind in wrong)
+        misses += [{"text": case.text, "type": kind, "false_finding": case.text[a:b]} for a, b, kind in wrong]
         if not case.values:
             clean += 1
             clean_flagged += bool(findings)

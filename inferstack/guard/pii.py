@@ -36,6 +36,10 @@ PHONE_REGIONS = ("US", "CA", "GB", "IE", "DE", "FR", "ES", "IT", "NL", "PL", "SE
 NER_ENTITIES = ("PERSON", "LOCATION")
 PATTERN_FLOOR = 0.5  # drops Presidio's "weak" patterns (bare 9-digit SSN-like numbers: 0.05-0.3)
 NER_WINDOW_CHARS = 900  # the NER reads 256 word pieces; longer texts go in windows
+READ_WHOLE_CHARS = 400  # up to here the NER reads the whole text, whatever its case
+# Placeholder SSNs Presidio rejects as published examples; typed into a chat they are as likely
+# a user's own number as a sample, and a guard redacts them.
+_SAMPLE_SSNS = frozenset(("123456789", "987654320", "078051120"))
 
 
 class TokenNer(Protocol):
@@ -74,13 +78,18 @@ _STARTERS = frozenset((
 _PRONOUN_I = frozenset(("i", "i'm", "i'd", "i'll", "i've"))
 
 
+def _inner_capital(words: Sequence[str]) -> bool:
+    """A capitalised word past a sentence's first (the pronoun I aside)."""
+    return any(w[0].isupper() and w.strip("\"'([,:;!?.").lower() not in _PRONOUN_I for w in words[1:])
+
+
 def _may_name(sentence: str) -> bool:
     """Could the sentence hold a name or a place? A capitalised word past the first, a first word
     that is not a common sentence opener, or letters without case (CJK, Hangul)."""
     words = sentence.split()
     if not words:
         return False
-    if any(w[0].isupper() and w.strip("\"'([,:;!?.").lower() not in _PRONOUN_I for w in words[1:]):
+    if _inner_capital(words):
         return True
     first = words[0].strip("\"'([,:;!?.").lower()
     if words[0][:1].isupper() and first not in _STARTERS:
@@ -91,10 +100,19 @@ def _may_name(sentence: str) -> bool:
 def name_windows(text: str, size: int = NER_WINDOW_CHARS) -> list[tuple[int, str]]:
     """(offset, piece) slices of the text that may hold names: adjacent candidate sentences
     merged up to `size` characters. The NER's cost grows with its input; most of a long
-    message is sentences with no capitalised word past the first, which it never needs to read."""
+    message is sentences with no capitalised word past the first, which it never needs to read.
+    A short text is read whole: there names typed in lower case ("name: kenji watanabe") cost
+    little to find, and case is no evidence either way."""
+    if len(text) <= READ_WHOLE_CHARS:
+        return [(0, text)] if any(c.isalpha() for c in text) else []
+    sentences = list(_SENTENCE.finditer(text))
+    # Text typed without capitals past its first letter ("Hi this is priya nair", "thanks. ask
+    # wanjiru") says nothing by its case: then every sentence may hold a name.
+    casual = not any(_inner_capital(m.group().split()) or (i and m.group().lstrip()[:1].isupper())
+                     for i, m in enumerate(sentences))  # fmt: skip
     out: list[tuple[int, str]] = []
-    for match in _SENTENCE.finditer(text):
-        if not _may_name(match.group()):
+    for match in sentences:
+        if not (_may_name(match.group()) or (casual and any(c.isalpha() for c in match.group()))):
             continue
         start, end = match.span()
         if out and out[-1][0] + len(out[-1][1]) == start and end - out[-1][0] <= size:
@@ -102,6 +120,17 @@ def name_windows(text: str, size: int = NER_WINDOW_CHARS) -> list[tuple[int, str
         else:
             out += [(start + offset, piece) for offset, piece in windows(match.group(), size)]
     return out
+
+
+class SsnRecognizer(UsSsnRecognizer):
+    """Presidio's US SSN patterns and checks, without rejecting the published sample numbers."""
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        digits = "".join(c for c in pattern_text if c.isdigit())
+        one_delimiter = len({c for c in pattern_text if not c.isdigit()}) <= 1
+        if digits in _SAMPLE_SSNS and one_delimiter:
+            return False
+        return bool(super().invalidate_result(pattern_text))
 
 
 class BertNerRecognizer(EntityRecognizer):
@@ -212,7 +241,7 @@ def pattern_recognizers() -> list[EntityRecognizer]:
         PhoneRecognizer(),
         CreditCardRecognizer(patterns=[*CreditCardRecognizer.PATTERNS, MASTERCARD_2_SERIES]),
         IbanRecognizer(),
-        UsSsnRecognizer(),
+        SsnRecognizer(),
         IpRecognizer(),
         SecretRecognizer(),
     ]

@@ -23,7 +23,7 @@ from inferstack.guard.metrics import GuardMetrics
 from inferstack.guard.pii import PiiDetector
 from inferstack.guard.redact import Pseudonyms, Redactor
 from inferstack.guard.stream import OutputFilter
-from inferstack.guard.validators import Scorer, build_text_guard
+from inferstack.guard.validators import TextScorer, build_text_guard
 
 audit = logging.getLogger("inferstack.audit")
 TEXT_FINDINGS = ("PROMPT_INJECTION", "JAILBREAK", "TOXIC")
@@ -57,7 +57,9 @@ class InputVerdict:
 
 
 class GuardService:
-    def __init__(self, config: GuardConfig, pii: PiiDetector, scorer: Scorer, metrics: GuardMetrics) -> None:
+    def __init__(
+        self, config: GuardConfig, pii: PiiDetector, scorer: TextScorer, metrics: GuardMetrics
+    ) -> None:
         self.config = config
         self.pii = pii
         self.scorer = scorer
@@ -65,7 +67,7 @@ class GuardService:
         self.redactor = Redactor()
         self.detect_output = pii.pattern_detector([*PATTERN_ENTITIES, SECRET])
         self.text_guards = {
-            name: build_text_guard(scorer, p.injection.threshold, p.toxicity.threshold)
+            name: build_text_guard(scorer.score, p.injection.threshold, p.toxicity.threshold)
             for name, p in config.policies.items()
         }
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guard")
@@ -100,7 +102,7 @@ class GuardService:
         if policy.injection.action == "off" and policy.toxicity.action == "off":
             return []
         started = time.perf_counter()
-        scores = self.scorer(text)
+        scores = self.scorer.score(text)
         outcome = self.text_guards[policy_name].validate(text, metadata={"scores": scores})
         self.metrics.check_seconds.labels("text").observe(time.perf_counter() - started)
         found = []
@@ -202,7 +204,7 @@ class GuardService:
             return [True] * len(texts)
 
         def run() -> list[bool]:
-            return [self.scorer(t).injection < policy.chunk_threshold for t in texts]
+            return [s.injection < policy.chunk_threshold for s in self.scorer.score_many(texts)]
 
         keep: list[bool] = await self._run(run)
         dropped = keep.count(False)

@@ -4,7 +4,7 @@ through `Guard` objects with metrics collection disabled."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 
@@ -18,6 +18,15 @@ class Scores(Protocol):
 
 
 Scorer = Callable[[str], Scores]
+
+
+class TextScorer(Protocol):
+    """The text classifier as the guard uses it: one text, or many (retrieved chunks) at once."""
+
+    def score(self, text: str) -> Scores: ...
+    def score_many(self, texts: Sequence[str]) -> Sequence[Scores]: ...
+
+
 FINDING_OF = {"injection": "PROMPT_INJECTION", "jailbreak": "JAILBREAK", "toxic": "TOXIC"}
 
 

@@ -82,7 +82,7 @@ class Entity:
     score: float
 
 
-class _FineTuned:
+class FineTuned:
     """A fine-tuned MiniLM head: its tokenizer, its classes in id order and a function from a
     tokenizer batch to logits (ONNX Runtime when served, the PyTorch module in training)."""
 
@@ -132,7 +132,7 @@ class _FineTuned:
         return probs
 
 
-class IntentClassifier(_FineTuned):
+class IntentClassifier(FineTuned):
     """The intent head. Its probabilities are divided by the temperature fitted on held-out
     hand-written messages at training (model card); below `min_confidence` an intent is marked
     not confident, and the stages that read it treat it as unknown."""
@@ -171,7 +171,7 @@ class IntentClassifier(_FineTuned):
         ]
 
 
-class EntityRecognizer(_FineTuned):
+class EntityRecognizer(FineTuned):
     """Token classifier with BIO tags; subword predictions are merged into character spans."""
 
     auto_model = AutoModelForTokenClassification

@@ -1,47 +1,49 @@
 """The guard's text classifier: benign / injection / jailbreak / toxic, on de-obfuscated text.
 
-Word 1-2-grams plus character 2-5-grams into a logistic regression (scikit-learn): trains in
-seconds here, scores a 200-token message in about a millisecond, and needs no LLM call. The
-artefact lives in the project cache and is retrained when the data or the recipe changes.
+Two models trained together (`inferstack train guard`; recipe in `training/guard_head.py`), their
+class probabilities averaged:
+- a MiniLM head fine-tuned here, served int8 by ONNX Runtime, its probabilities softened by a
+  temperature fitted on held-out hand-written prompts (an overconfident head would drown the
+  other model's vote). A text longer than one window
+  (256 word pieces) is scored window by window, overlapping, and the window most like an attack
+  speaks for the text: an instruction hidden at the end of a pasted document counts as much as
+  one on its own;
+- a lexical model (word 1-2-grams and character 2-5-grams into a logistic regression), about a
+  millisecond per message. On the hand-written development set the average kept the head's
+  recall at fewer false positives, and caught attacks the head alone scored near zero.
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
-import logging
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import joblib
+import numpy as np
+import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
+from transformers import AutoModelForSequenceClassification
 
-from inferstack.models import deobfuscate
+from inferstack.models.card import read_card
+from inferstack.models.classifier import FineTuned
 from inferstack.models.deobfuscate import normalize
-from inferstack.models.training import guard_data
-from inferstack.models.training.guard_data import LABELS, Example
 
-log = logging.getLogger(__name__)
-C = 8.0  # inverse regularisation; chosen on the training split only
-
-
-def recipe_hash() -> str:
-    blob = json.dumps([C, inspect.getsource(guard_data), inspect.getsource(deobfuscate),
-                       inspect.getsource(_pipeline)])  # fmt: skip
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+WINDOW = 256
+STRIDE = 64  # word pieces two neighbouring windows share
+LEXICAL_FILE = "lexical.joblib"
+LEXICAL_C = 8.0  # inverse regularisation of the lexical model
 
 
-def _pipeline() -> Pipeline:
+def lexical_model() -> Pipeline:
     features = FeatureUnion([
         ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)),
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
     ])  # fmt: skip
-    model = LogisticRegression(C=C, max_iter=3000, class_weight="balanced")
+    model = LogisticRegression(C=LEXICAL_C, max_iter=3000, class_weight="balanced")
     return Pipeline([("features", features), ("model", model)])
 
 
@@ -53,74 +55,53 @@ class TextScores:
     obfuscation: tuple[str, ...]
 
 
-class TextClassifier:
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
-        self.index = {label: list(pipeline.classes_).index(label) for label in LABELS}
+class TextClassifier(FineTuned):
+    auto_model = AutoModelForSequenceClassification
+    lexical: Any = None  # the fitted lexical Pipeline, its classes in any order
+    temperature = 1.0  # the head's, fitted on held-out hand-written prompts (model card)
 
     @classmethod
-    def train(cls, examples: list[Example]) -> TextClassifier:
-        pipeline = _pipeline()
-        pipeline.fit([normalize(e.text)[0] for e in examples], [e.label for e in examples])
-        return cls(pipeline)
+    def load(cls, folder: Path, *, onnx: bool = True) -> Self:
+        classifier = super().load(folder, onnx=onnx)
+        classifier.lexical = joblib.load(folder / LEXICAL_FILE)
+        classifier.temperature = float((read_card(folder) or {}).get("temperature", 1.0))
+        return classifier
+
+    def head_probabilities(self, texts: list[str]) -> np.ndarray:
+        """The head's class probabilities on each text's first window, before the temperature."""
+        enc = self.tokenizer(texts, truncation=True, max_length=WINDOW, padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            return self._probs(enc)
 
     def score(self, text: str) -> TextScores:
-        clean, found = normalize(text)
-        probs = self.pipeline.predict_proba([clean])[0]
-        return TextScores(
-            injection=float(probs[self.index["injection"]]),
-            jailbreak=float(probs[self.index["jailbreak"]]),
-            toxic=float(probs[self.index["toxic"]]),
-            obfuscation=tuple(found),
-        )
+        return self.score_many([text])[0]
 
-    def save(self, folder: Path, card: dict[str, Any]) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.pipeline, folder / "model.joblib")
-        (folder / "card.json").write_text(json.dumps(card, indent=2))
+    def score_many(self, texts: Sequence[str], batch_size: int = 16) -> list[TextScores]:
+        """Scores in the callers' order; texts of similar length share one ONNX call."""
+        out: list[TextScores | None] = [None] * len(texts)
+        for batch in self._batches(list(texts), batch_size):
+            for i, scores in zip(batch, self._score_batch([texts[i] for i in batch]), strict=True):
+                out[i] = scores
+        return [s for s in out if s is not None]
 
-    @classmethod
-    def load(cls, folder: Path) -> TextClassifier:
-        return cls(joblib.load(folder / "model.joblib"))
-
-
-def evaluate(classifier: TextClassifier, examples: list[Example], threshold: float = 0.5) -> dict[str, float]:
-    """Attack recall (injection or jailbreak flagged as either) and the false-positive rate on
-    benign text; toxic recall likewise."""
-    benign = [e for e in examples if e.label == "benign"]
-    attacks = [e for e in examples if e.label in ("injection", "jailbreak")]
-    toxic = [e for e in examples if e.label == "toxic"]
-    scores = {e.text: classifier.score(e.text) for e in examples}  # each text scored once
-
-    def attack(e: Example) -> bool:
-        return scores[e.text].injection + scores[e.text].jailbreak >= threshold
-
-    def is_toxic(e: Example) -> bool:
-        return scores[e.text].toxic >= threshold
-
-    return {
-        "attack_recall": sum(map(attack, attacks)) / max(1, len(attacks)),
-        "benign_fpr": sum(map(attack, benign)) / max(1, len(benign)),
-        "toxic_recall": sum(map(is_toxic, toxic)) / max(1, len(toxic)),
-        "toxic_fpr": sum(map(is_toxic, benign)) / max(1, len(benign)),
-        "n_attacks": len(attacks),
-        "n_benign": len(benign),
-        "n_toxic": len(toxic),
-    }
-
-
-def ensure_text_classifier(folder: Path, *, force: bool = False) -> TextClassifier:
-    """Load the cached classifier, or train (seconds) when missing or its recipe changed."""
-    card_path = folder / "card.json"
-    recipe = recipe_hash()
-    if not force and card_path.exists() and json.loads(card_path.read_text()).get("recipe") == recipe:
-        return TextClassifier.load(folder)
-    started = time.perf_counter()
-    train = guard_data.examples("train")
-    classifier = TextClassifier.train(train)
-    heldout = evaluate(classifier, guard_data.examples("heldout"))
-    seconds = round(time.perf_counter() - started, 1)
-    card = {"recipe": recipe, "train_examples": len(train), "train_s": seconds, "heldout": heldout}
-    classifier.save(folder, card)
-    log.info("guard text classifier trained: %s", card)
-    return classifier
+    @torch.inference_mode()
+    def _score_batch(self, texts: list[str]) -> list[TextScores]:
+        cleaned = [normalize(text) for text in texts]
+        plain = [clean for clean, _ in cleaned]
+        enc = self.tokenizer(
+            plain, truncation=True, max_length=WINDOW, stride=STRIDE,
+            return_overflowing_tokens=True, padding=True, return_tensors="pt",
+        )  # fmt: skip
+        owner = enc.pop("overflow_to_sample_mapping").numpy()
+        probs = self._probs(enc, self.temperature)
+        lexical = self.lexical.predict_proba(plain)
+        order = [list(self.lexical.classes_).index(label) for label in self.labels]
+        inj, jb, tox = (self.labels.index(label) for label in ("injection", "jailbreak", "toxic"))
+        out = []
+        for i, (_, found) in enumerate(cleaned):
+            rows = probs[owner == i]
+            top = rows[int(np.argmax(rows[:, inj] + rows[:, jb]))]
+            head = np.array([*top[:tox], rows[:, tox].max(), *top[tox + 1 :]])
+            mean = (head + lexical[i, order]) / 2
+            out.append(TextScores(float(mean[inj]), float(mean[jb]), float(mean[tox]), tuple(found)))
+        return out

@@ -156,15 +156,17 @@ async def _load_classifier(settings: Settings, cache: CacheLayout) -> Classifier
 def _build_guard(
     settings: Settings, cache: CacheLayout, classifier: ClassifierService | None, metrics: GatewayMetrics
 ) -> GuardService | None:
-    """Presidio with our NER when it is loaded, the guard's text classifier (trained on first
-    use, ~1 s, then cached) and one Guardrails `Guard` per policy. Runs in a worker thread."""
+    """Presidio with our NER when it is loaded, the guard's text classifier (trained when its
+    cached recipe is stale) and one Guardrails `Guard` per policy. Runs in a worker thread."""
     cfg = settings.guard
     if not cfg.enabled:
         return None
     from inferstack.guard.pii import PiiDetector
-    from inferstack.models.guard_text import ensure_text_classifier
+    from inferstack.models.guard_text import TextClassifier
+    from inferstack.models.training.artefacts import ensure_trained
 
-    scorer = ensure_text_classifier(cache.guard_text).score
+    ensure_trained(cache, ("guard",))
+    scorer = TextClassifier.load(cache.trained("guard"))
     ner = classifier.ner if classifier is not None and cfg.ner in ("auto", "bert") else None
     pii = PiiDetector.build(cfg.ner, ner, cache.spacy_blank)
     return GuardService(cfg, pii, scorer, metrics.guard)

@@ -1,5 +1,5 @@
 """The evaluations' arithmetic, on a stub gateway that answers from a table (logic only; the real
-stages are evaluated in tests/evals/test_cli_eval.py and tests/e2e/test_eval.py)."""
+stages are evaluated through a running gateway in tests/e2e/test_eval.py)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ def test_pii_counts_found_full_left_and_false_findings() -> None:
     assert out["recall"] == 1.0 and out["fully_redacted"] == 0.5  # the house number is still there
     assert out["values_left"] == 0 and out["false_findings"] == {"LOCATION": 1}
     assert out["precision"] == round(2 / 3, 4)
+    assert out["errors"] == []  # misses are shown only when asked
+    shown = classifiers.pii(StubGateway(answers), cases, show=5)["errors"]  # type: ignore[arg-type]
+    assert shown == [{"text": text, "type": "LOCATION", "false_finding": "Kubernetes"}]
 
 
 def test_injection_recall_and_false_positive_rate() -> None:

@@ -12,7 +12,7 @@ from inferstack.guard.metrics import GuardMetrics
 from inferstack.guard.pii import PiiDetector
 from inferstack.guard.service import GuardService
 from inferstack.models.classifier import EntityRecognizer
-from inferstack.models.guard_text import ensure_text_classifier
+from inferstack.models.guard_text import TextClassifier
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +35,7 @@ def with_ner(cache: CacheLayout) -> PiiDetector:
 
 @pytest.fixture(scope="session")
 def scorer(cache: CacheLayout):  # type: ignore[no-untyped-def]
-    return ensure_text_classifier(cache.guard_text).score
+    return TextClassifier.load(cache.trained("guard"))
 
 
 def make_guard(pii: PiiDetector, scorer, config: GuardConfig | None = None) -> GuardService:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from inferstack.config.guard import PII_ENTITIES, SECRET
-from inferstack.guard.pii import PiiDetector, name_windows, windows
+from inferstack.guard.pii import READ_WHOLE_CHARS, PiiDetector, name_windows, windows
 
 ALL = [*PII_ENTITIES, SECRET]
 
@@ -90,8 +90,43 @@ def test_long_text_is_read_in_windows(with_ner: PiiDetector) -> None:
 
 def test_ner_reads_only_sentences_that_may_hold_names() -> None:
     filler = "Please help me understand the bill I received last month. "
-    text = "Hi, I'm Maria Gonzalez from Madrid. " + filler * 5 + "Say hi to 김민준."
+    text = "Hi, I'm Maria Gonzalez from Madrid. " + filler * 8 + "Say hi to 김민준."
     pieces = [piece for _, piece in name_windows(text)]
     assert pieces == ["Hi, I'm Maria Gonzalez from Madrid.", " Say hi to 김민준."]
     assert all(text[o : o + len(p)] == p for o, p in name_windows(text))
-    assert name_windows(filler * 3) == []
+    assert name_windows(filler * 8) == []
+
+
+def test_short_text_is_read_whole_and_casual_long_text_by_sentence() -> None:
+    assert name_windows("name: kenji watanabe, card ending 4242") == [
+        (0, "name: kenji watanabe, card ending 4242")
+    ]
+    assert name_windows("12345 !!") == []
+    casual = "my router keeps dropping every evening. " * 10 + "pls call me back. thanks, wanjiru"
+    assert len(casual) > READ_WHOLE_CHARS and name_windows(casual)
+    proper = "My router keeps dropping every evening. " * 10 + "Please call me back."
+    assert name_windows(proper) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("hi, this is priya nair and my order never came", "priya nair"),
+        ("My son li wei is locked out. I'm his mom, zhang min.", "zhang min"),
+    ],
+)
+def test_lower_case_names_are_found(with_ner: PiiDetector, text: str, value: str) -> None:
+    found = {text[f.start : f.end] for f in with_ner.analyze(text, ALL, 0.6) if f.type == "PERSON"}
+    assert value in found, found
+
+
+@pytest.mark.parametrize("value", ["123-45-6789", "078-05-1120"])
+def test_published_sample_ssns_are_still_redacted(patterns_only: PiiDetector, value: str) -> None:
+    text = f"my ssn is {value}, why does the form reject it?"
+    assert [(f.type, text[f.start : f.end]) for f in patterns_only.analyze(text, ALL, 0.6)] == [
+        ("US_SSN", value)
+    ]
+
+
+def test_sample_ssn_with_mixed_separators_is_not_an_ssn(patterns_only: PiiDetector) -> None:
+    assert patterns_only.analyze("ref 123-45 6789", ["US_SSN"], 0.6) == []

@@ -10,7 +10,7 @@ from typing import Any
 from inferstack.config.cache import CacheLayout
 
 KINDS = ("intent", "ner")  # what the classifier stage needs
-ALL_KINDS = (*KINDS, "reranker")
+ALL_KINDS = (*KINDS, "guard", "reranker")
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,15 @@ def ensure_trained(
     # Heavy imports (torch, transformers) only when this runs, not at import time.
     from inferstack.models.card import read_card
     from inferstack.models.embeddings import minilm_path
-    from inferstack.models.training import reranker, trainer
+    from inferstack.models.training import guard_head, reranker, trainer
     from inferstack.models.training.loop import TrainConfig
 
-    trainers = {"intent": trainer.train_intent, "ner": trainer.train_ner, "reranker": reranker.train_reranker}
+    trainers = {"intent": trainer.train_intent, "ner": trainer.train_ner, "guard": guard_head.train_guard,
+                "reranker": reranker.train_reranker}  # fmt: skip
     recipes: dict[str, Callable[[TrainConfig], str]] = {
         "intent": partial(trainer.recipe, "intent"),
         "ner": partial(trainer.recipe, "ner"),
+        "guard": guard_head.recipe,
         "reranker": reranker.recipe,
     }
     # One pass over ~1.2k groups of 4: the reranker's budget is minutes, not the classifiers' epochs.

