@@ -2,9 +2,9 @@
 fine-tuned here and a lexical model fitted on the same rows (see `models/guard_text.py`).
 
 Data: the generated families of `guard_data` (train split), the hand-written attacks and hard
-benign prompts of `data/injection_written.jsonl` twice (their calibration split never trains; it
-fits the head's temperature), and benign man-page text of many lengths. Inputs are
-de-obfuscated first, as when served.
+benign prompts of `data/injection_written.jsonl` and `data/injection_written_2.jsonl` twice
+(their calibration split never trains; it fits the head's temperature), and benign man-page
+text of many lengths. Inputs are de-obfuscated first, as when served.
 """
 
 from __future__ import annotations
@@ -64,7 +64,12 @@ def document_rows(seed: int, count: int = DOCUMENTS) -> list[Example]:
 
 def guard_rows(seed: int) -> tuple[list[Example], list[Example]]:
     """(training, calibration) examples, the training ones shuffled."""
-    train, calibration = written.split(written.INJECTION)
+    train: list[dict[str, Any]] = []
+    calibration: list[dict[str, Any]] = []
+    for path in (written.INJECTION, written.INJECTION_SECOND):
+        trains, held = written.split(path)
+        train += trains
+        calibration += held
     rows = guard_data.examples("train") + written_examples(train) * WRITTEN_TIMES + document_rows(seed)
     random.Random(seed).shuffle(rows)
     return rows, written_examples(calibration)
@@ -77,6 +82,7 @@ def recipe(config: TrainConfig) -> str:
         intent_data,
         manpages,
         written.INJECTION,
+        written.INJECTION_SECOND,
         deobfuscate,
         guard_text,
         sys.modules[__name__],
@@ -112,7 +118,7 @@ def train_guard(backbone: Path, out: Path, config: TrainConfig) -> dict[str, Any
         calibration_metrics=evaluate(classifier, calibration),
         window=WINDOW, temperature=calibrated["temperature"],
         calibration={"examples": len(calibration), **calibrated},
-        data=f"generated families (guard_data) + hand-written prompts (data/injection_written.jsonl) "
+        data=f"generated families (guard_data) + hand-written prompts (data/injection_written*.jsonl) "
              f"{WRITTEN_TIMES} times + {DOCUMENTS} benign man-page windows",
     )  # fmt: skip
 

@@ -12,6 +12,8 @@ from typing import Any
 DATA = Path(__file__).resolve().parent / "data"
 INTENT = DATA / "intent_written.jsonl"
 INJECTION = DATA / "injection_written.jsonl"
+# A second batch by another writer, same schema and categories.
+INJECTION_SECOND = DATA / "injection_written_2.jsonl"
 NER = DATA / "ner_written.jsonl"
 
 
