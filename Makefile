@@ -8,12 +8,12 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export INFERSTACK_CACHE ?= $(HOME)/.cache/inferstack
 DEPS_STAMP := $(VENV)/.stamp-deps
 
-.PHONY: run test setup models lint bench loadtest clean-venv help
+.PHONY: run test setup models lint bench loadtest clean-venv help postgres
 
 help:
 	@echo "make run    - set up, then serve the gateway + local vLLM on 127.0.0.1:8000"
 	@echo "make test   - set up, then lint, type-check and run the whole test suite"
-	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router, retrieval, guard), tables into README and docs/"
+	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router, retrieval, guard, sessions), tables into README and docs/"
 	@echo "make loadtest - Locust on the local stack (HOST=url to target another), SLO gate"
 
 $(PY):
@@ -46,7 +46,13 @@ lint: setup
 	$(VENV)/bin/mypy inferstack
 	$(VENV)/bin/lint-imports
 
-test: models lint
+# PostgreSQL binaries for the session-store tests (Debian's package; the tests start and stop
+# their own server on a loopback port). Installed only where missing.
+postgres:
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: models lint postgres
 	$(PY) -m pytest -q -ra --basetemp="$(INFERSTACK_CACHE)/tmp/pytest"
 
 bench: models
@@ -55,6 +61,7 @@ bench: models
 	$(PY) -m loadtest.bench_router --readme docs/routing.md
 	$(PY) -m loadtest.bench_retrieval --readme docs/retrieval.md
 	$(PY) -m loadtest.bench_guard --readme docs/guard.md
+	$(PY) -m loadtest.bench_sessions --readme docs/sessions.md
 	$(PY) -m loadtest.bench_summary --readme README.md
 
 # Locust against the local stack (or HOST=http://...), CSV + HTML into reports/, then the SLO gate.

@@ -59,6 +59,12 @@ class ModelNotFound(InferstackError):
     code = "model_not_found"
 
 
+class NotFound(InferstackError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
 class PayloadTooLarge(InferstackError):
     status = 413
     type = "invalid_request_error"

@@ -1,10 +1,14 @@
 """Text helpers shared by packages that must not import each other (retrieval's context
 assembly and the reranker's training data both skip near-copies with them; the NER's training
-data and the PII evaluation both place annotated values with `occurrences`)."""
+data and the PII evaluation both place annotated values with `occurrences`; the guard writes
+`PLACEHOLDER`s and the session store renumbers them)."""
 
 from __future__ import annotations
 
 import re
+
+# A pseudonym the input guard puts in place of a PII value: `<PERSON_1>`, `<EMAIL_ADDRESS_2>`.
+PLACEHOLDER = re.compile(r"<([A-Z_]+?)_(\d+)>")
 
 
 def word_set(text: str) -> set[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from loadtest.report import update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("gateway", "classify", "router", "retrieval", "guard")
+PARTS = ("gateway", "classify", "router", "retrieval", "guard", "sessions")
 
 
 def _load(reports: Path) -> dict[str, Any]:
@@ -119,6 +119,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"{chunk['p50_ms']:.2f}x target"))  # fmt: skip
         out.append(("PII recall (Faker, held-out templates)", f"{pii['recall']:.3f}", "target 0.95",
                     f"{pii['recall'] / 0.95:.2f}x target"))  # fmt: skip
+    if ss := results.get("sessions"):
+        out.append((f"session stages per turn ({ss['history_turns']} turns stored, SQLite)",
+                    f"p50 {ss['turn_p50_ms']:.2f} ms", "target 3 ms",
+                    f"{ss['turn_p50_ms'] / 3:.2f}x target"))  # fmt: skip
     return out
 
 

@@ -57,6 +57,21 @@ def test_invalid_file_names_file_and_key(tmp_path: Path, yaml_text: str, expecte
     assert expected in message
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("not a url", "sessions.database_url: Value error, not a SQLAlchemy URL"),
+        ("mysql://app:hunter2@db/app", "driver 'mysql' is not supported"),
+        ("postgresql://app:hunter2@db/app", "driver 'postgresql' is not supported"),
+    ],
+)
+def test_a_bad_sessions_url_is_named_and_never_echoed(tmp_path: Path, url: str, expected: str) -> None:
+    path = write(tmp_path, f"sessions: {{database_url: '{url}'}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert expected in str(info.value) and "hunter2" not in str(info.value)
+
+
 def test_env_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, "port: 9000\nlog_level: debug\n")
     monkeypatch.setenv("INFERSTACK_PORT", "9100")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from inferstack import __version__
 from inferstack.cli import eval as eval_cmd
+from inferstack.cli import feedback as feedback_cmd
 from inferstack.cli.common import EXIT_CONFIG
 from inferstack.cli.models import cmd_models_pull, cmd_train
 from inferstack.cli.serve import cmd_serve
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--config", help="YAML config file")
     calibrate.set_defaults(func=cmd_router_calibrate)
     eval_cmd.add_parser(sub)
+    feedback_cmd.add_parser(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ from inferstack.config.pipeline import PipelineConfig
 from inferstack.config.retrieval import RetrievalConfig
 from inferstack.config.router import RouterConfig
 from inferstack.config.serving import AuthConfig, LimitsConfig
+from inferstack.config.sessions import SessionsConfig
 
 __all__ = ["ANONYMOUS_TENANT", "ConfigError", "Settings", "is_loopback", "load_settings"]
 
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalConfig = RetrievalConfig()
     guard: GuardConfig = Field(default_factory=GuardConfig)
     pipeline: PipelineConfig = PipelineConfig()
+    sessions: SessionsConfig = SessionsConfig()
     api_docs: bool = Field(default=True, description="serve the API pages: GET /docs and /openapi.json")
     _source: str = PrivateAttr(default=EMBEDDED)
 

@@ -9,7 +9,9 @@ from inferstack.config.base import Strict
 
 # Outermost first. A request goes down the list to `generate`; the answer comes back up it, so a
 # stage that acts on both (the guard's output filter, quotas) wraps everything below it.
-DEFAULT_STAGES = ("input_guard", "output_guard", "classify", "retrieve", "route", "usage", "generate")
+DEFAULT_STAGES = (
+    "input_guard", "output_guard", "persist", "classify", "memory", "retrieve", "route", "usage", "generate",
+)  # fmt: skip
 TERMINAL_STAGE = "generate"
 
 

@@ -3,15 +3,25 @@ request and can be mapped back in the answer. The mapping lives only in request 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
 from inferstack.guard.findings import Finding
+from inferstack.text import PLACEHOLDER
 
-PLACEHOLDER = re.compile(r"<([A-Z_]+?)_(\d+)>")
+
+def masked(text: str, findings: Sequence[Finding]) -> str:
+    """`text` with each finding's span replaced by `<TYPE>` (overlaps: the first one wins)."""
+    out, end = [], 0
+    for f in sorted(findings, key=lambda f: f.start):
+        if f.start < end:
+            continue
+        out += [text[end : f.start], f"<{f.type}>"]
+        end = f.end
+    out.append(text[end:])
+    return "".join(out)
 
 
 class Pseudonyms:

@@ -20,8 +20,8 @@ from inferstack.config.guard import PATTERN_ENTITIES, SECRET, GuardConfig, Guard
 from inferstack.errors import InferstackError
 from inferstack.guard.findings import Finding, counts
 from inferstack.guard.metrics import GuardMetrics
-from inferstack.guard.pii import PiiDetector
-from inferstack.guard.redact import Pseudonyms, Redactor
+from inferstack.guard.pii import NER_ENTITIES, PiiDetector
+from inferstack.guard.redact import Pseudonyms, Redactor, masked
 from inferstack.guard.stream import OutputFilter
 from inferstack.guard.validators import TextScorer, build_text_guard
 
@@ -98,7 +98,9 @@ class GuardService:
             return []
         return self._timed("pii", self.pii.analyze, text, entities, policy.pii.threshold)  # type: ignore[no-any-return]
 
-    def _text(self, text: str, policy_name: str, policy: GuardPolicy) -> list[Finding]:
+    def _text(self, text: str, policy_name: str, policy: GuardPolicy, length: int) -> list[Finding]:
+        """Injection, jailbreak and toxicity findings of `text`, each spanning the `length`
+        characters of the message it was made from."""
         if policy.injection.action == "off" and policy.toxicity.action == "off":
             return []
         started = time.perf_counter()
@@ -109,9 +111,9 @@ class GuardService:
         for summary in outcome.validation_summaries or []:
             kind = summary.failure_reason
             if kind == "TOXIC" and policy.toxicity.action != "off":
-                found.append(Finding(kind, 0, len(text), scores.toxic))
+                found.append(Finding(kind, 0, length, scores.toxic))
             elif kind in ("PROMPT_INJECTION", "JAILBREAK") and policy.injection.action != "off":
-                found.append(Finding(kind, 0, len(text), scores.injection + scores.jailbreak))
+                found.append(Finding(kind, 0, length, scores.injection + scores.jailbreak))
         return found
 
     def _action(self, finding: Finding, policy: GuardPolicy) -> str:
@@ -144,7 +146,13 @@ class GuardService:
             return ScanResult(False, [], list(findings), output.apply(text, findings))
         findings = self._pii(text, policy)
         if text_checks:
-            findings += self._text(text, name, policy)
+            # The classifier reads the text with pattern PII (e-mail, phone, card, ...) masked:
+            # such a value says nothing about injection, and values it never saw in training
+            # add noise (an e-mail beside "Say hello." scored 0.53 unmasked, 0.12 masked).
+            # Names stay: a persona's name ("DAN") is what marks a jailbreak.
+            patterns = [f for f in findings if f.type not in NER_ENTITIES]
+            scored = masked(text, patterns) if patterns else text
+            findings += self._text(scored, name, policy, len(text))
         return self._decide(text, findings, policy, pseudonyms)
 
     async def scan(self, text: str, direction: str, tenant: str) -> ScanResult:

@@ -16,6 +16,8 @@ BUILTIN_STAGES = {
     "input_guard": f"{_STAGES}.guard:InputGuardStage",
     "output_guard": f"{_STAGES}.guard:OutputGuardStage",
     "classify": f"{_STAGES}.classify:ClassifyStage",
+    "memory": f"{_STAGES}.memory:MemoryStage",
+    "persist": f"{_STAGES}.persist:PersistStage",
     "retrieve": f"{_STAGES}.retrieve:RetrieveStage",
     "route": f"{_STAGES}.route:RouteStage",
     "usage": f"{_STAGES}.usage:UsageStage",
@@ -23,6 +25,9 @@ BUILTIN_STAGES = {
 }
 # The backend call needs a decision, and the route record needs the settled cost.
 REQUIRED_ORDER = ("route", "usage", "generate")
+# Stored turns are redacted text: persist must see the answer before the output guard maps
+# pseudonyms back, and the new messages after the input guard redacted them.
+INSIDE = (("persist", "output_guard"), ("memory", "input_guard"))
 
 
 def stage_class(entry: str) -> type[Stage]:
@@ -63,6 +68,9 @@ def check_names(settings: Settings) -> list[type[Stage]]:
     positions = [names.index(n) if n in names else -1 for n in REQUIRED_ORDER]
     if -1 in positions or positions != sorted(positions):
         raise settings.key_error("pipeline.stages", f"needs {', '.join(REQUIRED_ORDER)} in this order")
+    for inner, outer in INSIDE:
+        if inner in names and outer in names and names.index(inner) < names.index(outer):
+            raise settings.key_error("pipeline.stages", f"`{inner}` must come after `{outer}` (inside it)")
     return classes
 
 

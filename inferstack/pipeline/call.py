@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from inferstack.pipeline.protocol import ChatCompletionRequest, CompletionReques
 from inferstack.retrieval.service import Context
 from inferstack.router.executor import Outcome
 from inferstack.router.policy import Decision
+from inferstack.sessions.service import Turn
 
 Request = ChatCompletionRequest | CompletionRequest
 
@@ -42,7 +44,10 @@ class Grounding:
 
 def _extension() -> dict[str, Any]:
     # ARCHITECTURE §3: a stage that is switched off reports null (or nothing found).
-    return {"route": None, "sources": [], "retrieval": {"status": "skipped"}, "guard": None, "intent": None}
+    return {
+        "route": None, "sources": [], "retrieval": {"status": "skipped"}, "guard": None, "intent": None,
+        "memory": None,
+    }  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -53,6 +58,8 @@ class Call:
     request: Request
     request_id: str
     tenant: str
+    # The `x-session-id` header (the body's `inferstack.session_id` takes precedence).
+    session_header: str | None = None
     intent: Intent | None = None
     grounding: Grounding = field(default_factory=Grounding)
     decision: Decision | None = None
@@ -68,6 +75,10 @@ class Call:
     stream_head: dict[str, Any] = field(default_factory=dict)
     # Per-call state a stage keeps for itself, under its own name.
     state: dict[str, Any] = field(default_factory=dict)
+    # The session turn this call is (memory stage -> persist stage); its lock is held meanwhile.
+    turn: Turn | None = None
+    # Run once when the call ends, however it ends (error, cancel, answer sent): releases.
+    closers: list[Callable[[], None]] = field(default_factory=list)
     # The latest user message as the client sent it, before the input guard redacts the request:
     # the classifier reads it, so a false PII finding cannot change the intent. Memory only; it is
     # never logged, stored or sent anywhere.
@@ -83,6 +94,17 @@ class Call:
     @property
     def endpoint(self) -> str:
         return "/chat/completions" if self.chat else "/completions"
+
+    def session_id(self) -> str | None:
+        """The session the client names: the body's `inferstack.session_id`, else the header."""
+        options = self.request.inferstack
+        if options is not None and options.session_id is not None:
+            return options.session_id
+        return self.session_header
+
+    def close(self) -> None:
+        while self.closers:
+            self.closers.pop()()
 
     def last_user_text(self) -> str | None:
         """The latest user message of a chat (None for text completions)."""

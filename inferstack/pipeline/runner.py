@@ -91,7 +91,7 @@ class Pipeline:
                 await self._up_body(call, answer, self._outward[index])
                 return Generation(answer, call.headers)
         except BaseException:
-            self._observe(call)
+            self._finish(call)
             raise
         stream = self._relay(call, answer, index)
         first = await anext(stream)  # errors before the first byte surface here, as an HTTP status
@@ -120,7 +120,7 @@ class Pipeline:
                 stage.on_headers(call)
         finally:
             body["inferstack"] = call.extension_object()
-            self._observe(call)
+            self._finish(call)
 
     async def _relay(
         self, call: Call, events: AsyncGenerator[bytes, None], index: int
@@ -162,7 +162,7 @@ class Pipeline:
                     headers_sent = _send_headers(call, out)
                 for stage, below in out.ends:
                     started = time.perf_counter()
-                    tails = stage.on_stream_end(call)
+                    tails = await stage.on_stream_end(call)
                     call.timings[stage.name] = (
                         call.timings.get(stage.name, 0.0) + time.perf_counter() - started
                     )
@@ -190,9 +190,11 @@ class Pipeline:
             yield _END
         finally:  # now, not at garbage collection: releases the backend stream and its slot
             await events.aclose()
-            self._observe(call)
+            self._finish(call)
 
-    def _observe(self, call: Call) -> None:
+    def _finish(self, call: Call) -> None:
+        """The call is over, however it ended: its closers run, its stage times are recorded."""
+        call.close()
         for name, seconds in call.timings.items():
             histogram = self._histograms.get(name)
             if histogram is not None:

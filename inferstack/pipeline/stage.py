@@ -17,6 +17,7 @@ from inferstack.pipeline.call import Call
 from inferstack.pipeline.metrics import PipelineMetrics
 from inferstack.retrieval.service import RetrievalService
 from inferstack.router.service import RouterService
+from inferstack.sessions.service import ConversationService
 
 # What a stage may answer with: an OpenAI JSON body, or the SSE events of a stream (each one
 # `data: {...}\n\n` bytes, ending with `data: [DONE]`).
@@ -33,6 +34,7 @@ class Components:
     classifier: ClassifierService | None = None
     guard: GuardService | None = None
     retrieval: RetrievalService | None = None
+    conversations: ConversationService | None = None
 
 
 class Stage:
@@ -73,7 +75,7 @@ class Stage:
         to drop it."""
         return event
 
-    def on_stream_end(self, call: Call) -> list[bytes]:
+    async def on_stream_end(self, call: Call) -> list[bytes]:
         """The stream is complete: events to send before it ends (the stages above see them)."""
         return []
 

@@ -16,6 +16,7 @@ from inferstack.serving import schemas
 from inferstack.serving.protocol import (
     ClassifyRequest,
     EmbeddingRequest,
+    FeedbackRequest,
     GuardScanRequest,
     IngestRequest,
     RetrieveRequest,
@@ -24,7 +25,7 @@ from inferstack.serving.protocol import (
 _REF = "#/components/schemas/{model}"
 _DESCRIPTION = (
     "OpenAI-compatible gateway with guard, intent, retrieval and a cost-aware router. Chat answers "
-    "carry an extra `inferstack` object: route, sources, retrieval, guard, intent, timings_ms."
+    "carry an extra `inferstack` object: route, sources, retrieval, guard, intent, memory, timings_ms."
 )
 
 
@@ -62,6 +63,17 @@ CONTRACT = (
              None, schemas.DocumentDeleted, errors=(400, 401, 404, 503)),
     Endpoint("POST", "/v1/retrieve", "Retrieval", "Hybrid search and rerank in a collection",
              RetrieveRequest, schemas.RetrieveResponse, errors=(400, 401, 413, 503)),
+    Endpoint("GET", "/v1/sessions", "Sessions", "The tenant's sessions (`?user=`, `?limit=`), newest first",
+             None, schemas.SessionList, errors=(400, 401, 503)),
+    Endpoint("GET", "/v1/sessions/{session_id}/messages", "Sessions",
+             "Export a session's stored messages (`?format=jsonl` for JSON Lines)", None,
+             schemas.SessionMessages, errors=(400, 401, 404, 503)),
+    Endpoint("DELETE", "/v1/sessions/{session_id}", "Sessions", "Erase a session: messages and feedback",
+             None, schemas.SessionDeleted, errors=(400, 401, 404, 503)),
+    Endpoint("POST", "/v1/sessions/{session_id}/feedback", "Sessions", "Rate a turn (1 or -1)",
+             FeedbackRequest, schemas.FeedbackOut, errors=(400, 401, 404, 413, 503)),
+    Endpoint("DELETE", "/v1/users/{user}", "Sessions", "Erase every session of an end user (OpenAI `user`)",
+             None, schemas.UserDeleted, errors=(400, 401, 503)),
     Endpoint("GET", "/health", "Operations", "Process alive", None, schemas.Health, errors=()),
     Endpoint("GET", "/ready", "Operations", "Every required stage loaded, backends healthy (else 503)",
              None, schemas.Readiness, errors=()),
@@ -69,7 +81,7 @@ CONTRACT = (
 )  # fmt: skip
 
 _ERROR_TEXT = {400: "Bad request (`param` names the field)", 401: "Missing or invalid API key",
-               404: "Unknown model, collection document or route", 413: "Body or text over the limit",
+               404: "Unknown model, document, session, turn or route", 413: "Body or text over the limit",
                429: "Over a budget or limit", 503: "Stage disabled, or no backend available (Retry-After)",
                504: "The backend did not answer in time"}  # fmt: skip
 

@@ -85,3 +85,11 @@ class RetrieveRequest(BaseModel):
     top_k: int = Field(default=5, ge=1, le=50)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     rerank: bool | None = None
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    turn_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="`inferstack.memory.turn_id` of the answer")
+    rating: Literal[1, -1]
+    comment: str | None = Field(default=None, max_length=4000)

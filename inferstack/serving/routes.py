@@ -21,6 +21,7 @@ from inferstack.pipeline.runner import Generation
 from inferstack.serving.protocol import (
     ClassifyRequest,
     EmbeddingRequest,
+    FeedbackRequest,
     GuardScanRequest,
     IngestRequest,
     RetrieveRequest,
@@ -88,7 +89,12 @@ async def parse_body(request: Request, model: type[M]) -> M:
 async def _generate(
     request: Request, model: type[ChatCompletionRequest] | type[CompletionRequest]
 ) -> Response:
-    call = Call(await parse_body(request, model), request.state.request_id, _tenant(request))
+    call = Call(
+        await parse_body(request, model),
+        request.state.request_id,
+        _tenant(request),
+        session_header=request.headers.get("x-session-id"),
+    )
     work = _runtime(request).pipeline.run(call)
     return _generation_response(await cancel_on_disconnect(request.receive, work))
 
@@ -161,6 +167,35 @@ async def retrieve(request: Request) -> Response:
     return JSONResponse(await cancel_on_disconnect(request.receive, work))
 
 
+async def list_sessions(request: Request) -> Response:
+    work = _runtime(request).session_endpoints.list(_tenant(request), request.query_params)
+    return JSONResponse(await work)
+
+
+async def session_messages(request: Request) -> Response:
+    endpoints = _runtime(request).session_endpoints
+    body, media_type = await endpoints.messages(
+        _tenant(request), request.path_params["session_id"], request.query_params
+    )
+    return Response(body, media_type=media_type)
+
+
+async def delete_session(request: Request) -> Response:
+    endpoints = _runtime(request).session_endpoints
+    return JSONResponse(await endpoints.delete_session(_tenant(request), request.path_params["session_id"]))
+
+
+async def delete_user(request: Request) -> Response:
+    endpoints = _runtime(request).session_endpoints
+    return JSONResponse(await endpoints.delete_user(_tenant(request), request.path_params["user"]))
+
+
+async def session_feedback(request: Request) -> Response:
+    body = await parse_body(request, FeedbackRequest)
+    endpoints = _runtime(request).session_endpoints
+    return JSONResponse(await endpoints.feedback(_tenant(request), request.path_params["session_id"], body))
+
+
 HOT_ROUTES = [
     HotRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
     HotRoute("/v1/completions", completions, methods=["POST"]),
@@ -171,6 +206,11 @@ HOT_ROUTES = [
     HotRoute("/v1/collections/{name}/documents/{document_id:path}", delete_document, methods=["DELETE"]),
     HotRoute("/v1/retrieve", retrieve, methods=["POST"]),
     HotRoute("/v1/guard/scan", guard_scan, methods=["POST"]),
+    HotRoute("/v1/sessions", list_sessions, methods=["GET"]),
+    HotRoute("/v1/sessions/{session_id}/messages", session_messages, methods=["GET"]),
+    HotRoute("/v1/sessions/{session_id}", delete_session, methods=["DELETE"]),
+    HotRoute("/v1/sessions/{session_id}/feedback", session_feedback, methods=["POST"]),
+    HotRoute("/v1/users/{user}", delete_user, methods=["DELETE"]),
 ]
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from inferstack.config import Settings
@@ -30,6 +31,8 @@ from inferstack.router.service import RouterService, load_threshold
 from inferstack.router.stats import LiveStats, VllmStatsScraper
 from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.service import ClassifyService, EmbeddingService, GuardEndpoint, RetrievalEndpoints
+from inferstack.serving.sessions import SessionEndpoints
+from inferstack.sessions.service import ConversationService, TokenCounter
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,10 @@ class Runtime:
     scrapers: list[VllmStatsScraper] = field(default_factory=list)
     retrieval: RetrievalService | None = None
     guard: GuardService | None = None
+    conversations: ConversationService | None = None
     guard_endpoint: GuardEndpoint = field(default_factory=lambda: GuardEndpoint(None, 1))
     retrieval_endpoints: RetrievalEndpoints = field(default_factory=lambda: RetrievalEndpoints(None))
+    session_endpoints: SessionEndpoints = field(default_factory=lambda: SessionEndpoints(None))
     created: int = field(default_factory=lambda: int(time.time()))
 
     def model_list(self) -> dict[str, Any]:
@@ -83,6 +88,8 @@ class Runtime:
             ready = ready and self.guard is not None
         if self.retrieval is not None:  # optional: the chat degrades without it
             stages["retrieval"] = "reranked" if self.retrieval.reranker else "no reranker"
+        if self.conversations is not None:
+            stages["sessions"] = self.conversations.store.engine.dialect.name
         return {"ready": ready, "stages": stages}
 
     def refresh_gauges(self) -> None:
@@ -104,6 +111,8 @@ class Runtime:
             await asyncio.to_thread(self.retrieval.close)
         if self.guard is not None:
             self.guard.close()
+        if self.conversations is not None:
+            await self.conversations.aclose()
 
 
 def _deployment_for(spec: ModelSpec, settings: Settings) -> Deployment:
@@ -172,6 +181,40 @@ def _build_guard(
     return GuardService(cfg, pii, scorer, metrics.guard)
 
 
+def sessions_url(settings: Settings, cache: CacheLayout) -> str:
+    return settings.sessions.database_url or f"sqlite+aiosqlite:///{cache.data / 'sessions.db'}"
+
+
+def _estimate_tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+def token_counter(settings: Settings, model_dirs: dict[str, Path]) -> TokenCounter:
+    """Token counts for fitting history: the tokenizer of the deployment with the smallest
+    context (the one the budget is set by) when it is served here, else ~4 characters a token."""
+    smallest = min(settings.models, key=lambda m: m.max_context)
+    folder = model_dirs.get(smallest.name)
+    if folder is None or not (folder / "tokenizer.json").is_file():
+        return _estimate_tokens
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+async def _open_conversations(
+    settings: Settings, cache: CacheLayout, count: TokenCounter
+) -> ConversationService | None:
+    if not settings.sessions.enabled:
+        return None
+    from inferstack.sessions.store import SessionStore
+
+    store = await SessionStore.open(sessions_url(settings, cache))
+    conversations = ConversationService(store, settings.sessions, count)
+    conversations.start()
+    return conversations
+
+
 def milvus_uri(settings: Settings, cache: CacheLayout) -> str:
     return settings.retrieval.milvus_uri or str(cache.data / "milvus.db")
 
@@ -208,12 +251,14 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     supervisors: list[VllmSupervisor] = []
     pollers: list[HealthPoller] = []
     scrapers: list[VllmStatsScraper] = []
+    model_dirs: dict[str, Path] = {}
     for spec in settings.models:
         deployment = _deployment_for(spec, settings)
         deployments.append(deployment)
         backend = deployment.backend
         if isinstance(spec.serve, LocalVllm):
             result = await asyncio.to_thread(pull, spec, cache.models)
+            model_dirs[spec.name] = result.path
             supervisors.append(VllmSupervisor(spec, result.path, cache, backend))
         else:
             assert isinstance(spec.serve, RemoteBackend)
@@ -233,15 +278,24 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     classifier = await _load_classifier(settings, cache)
     retrieval = await _load_retrieval(settings, cache, embedder)
     guard = await asyncio.to_thread(_build_guard, settings, cache, classifier, metrics)
-    parts = Components(settings, router, metrics.pipeline, classifier, guard, retrieval)
+    conversations = await _open_conversations(settings, cache, token_counter(settings, model_dirs))
+    parts = Components(settings, router, metrics.pipeline, classifier, guard, retrieval, conversations)
+    try:
+        pipeline = build_pipeline(parts)
+    except BaseException:
+        if conversations is not None:  # its driver thread would keep the process alive
+            await conversations.aclose()
+        raise
     runtime = Runtime(
         settings=settings,
         metrics=metrics,
         deployments=table,
         router=router,
-        pipeline=build_pipeline(parts),
+        pipeline=pipeline,
         retrieval=retrieval,
         guard=guard,
+        conversations=conversations,
+        session_endpoints=SessionEndpoints(conversations),
         guard_endpoint=GuardEndpoint(guard, settings.guard.max_chars),
         retrieval_endpoints=RetrievalEndpoints(retrieval),
         embeddings=EmbeddingService(embedder, settings.embeddings.max_batch),

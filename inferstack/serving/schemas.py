@@ -94,6 +94,15 @@ class IntentOut(_Exact):
     )
 
 
+class MemoryInfo(_Exact):
+    session_id: str
+    turn_id: str = Field(description="this turn: rate it with POST /v1/sessions/{id}/feedback")
+    stored_messages: int = Field(description="messages the session had before this turn (read up to "
+                                 "sessions.max_history_messages)")  # fmt: skip
+    messages_kept: int = Field(description="of those, the latest ones that fit the context and were sent")
+    stored: bool | None = Field(default=None, description="this turn was stored (false: the write failed)")
+
+
 class InferstackExtension(_Exact):
     """Added to every chat/completions answer (the last chunk of a stream)."""
 
@@ -102,6 +111,7 @@ class InferstackExtension(_Exact):
     retrieval: RetrievalInfo
     guard: GuardReport | None = Field(description="null when the guard stages are off")
     intent: IntentOut | None = Field(description="null when the classify stage is off")
+    memory: MemoryInfo | None = Field(description="null when the request names no session")
     timings_ms: dict[str, float] = Field(description="pipeline stage -> wall time in ms")
 
 
@@ -263,3 +273,66 @@ class Health(_Exact):
 class Readiness(_Exact):
     ready: bool
     stages: dict[str, str] = Field(description="each deployment and stage with its state")
+
+
+# ---- sessions -------------------------------------------------------------------------------------
+class SessionOut(_Exact):
+    object: Literal["session"]
+    id: str
+    user: str | None
+    created_at: float
+    updated_at: float
+    turns: int
+
+
+class SessionList(_Exact):
+    object: Literal["list"]
+    data: list[SessionOut]
+
+
+class StoredMessage(_Exact):
+    role: Literal["user", "assistant"]
+    content: str = Field(description="as stored: PII replaced by `<TYPE>` placeholders")
+    turn_id: str
+    created_at: float
+    route: str | None
+    intent: str | None
+    sources: list[Source]
+    prompt: str | None = Field(description="prompt template id@version of the answer")
+    tokens: int | None
+
+
+class SessionMessages(_Exact):
+    """JSON; with `?format=jsonl`, one StoredMessage per line instead."""
+
+    object: Literal["list"]
+    session_id: str
+    data: list[StoredMessage]
+
+
+class Removed(_Exact):
+    sessions: int
+    messages: int
+    feedback: int
+
+
+class SessionDeleted(_Exact):
+    id: str
+    object: Literal["session.deleted"]
+    deleted: bool
+    removed: Removed
+
+
+class UserDeleted(_Exact):
+    user: str
+    object: Literal["user.deleted"]
+    deleted: bool
+    removed: Removed
+
+
+class FeedbackOut(_Exact):
+    id: int
+    object: Literal["feedback"]
+    session_id: str
+    turn_id: str
+    rating: int

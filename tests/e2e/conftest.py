@@ -37,6 +37,11 @@ class Gateway:
     def vllm_url(self) -> str:
         return f"http://127.0.0.1:{self.vllm_port}"
 
+    @property
+    def sessions_db(self) -> Path:
+        """The gateway's own SQLite session store (see `gateway_config`)."""
+        return self.log_path.parent / "sessions.db"
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -52,6 +57,7 @@ def gateway_config(
     return {
         "port": port,
         "retrieval": {"milvus_uri": str(milvus_db)},  # each gateway its own Milvus Lite file
+        "sessions": {"database_url": f"sqlite+aiosqlite:///{milvus_db.parent / 'sessions.db'}"},
         "models": [
             {
                 "name": "smollm2-135m",

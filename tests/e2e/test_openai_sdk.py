@@ -44,7 +44,9 @@ def test_chat_non_stream(client: OpenAI) -> None:
     route = extra["inferstack"]["route"]
     assert (route["deployment"], route["reason"], route["served_by"]) == (MODEL, "cheapest", MODEL)
     assert route["attempts"] == [{"deployment": MODEL, "outcome": "ok"}] and route["failovers"] == []
-    assert set(extra["inferstack"]) == {"route", "sources", "retrieval", "guard", "intent", "timings_ms"}
+    assert set(extra["inferstack"]) == {
+        "route", "sources", "retrieval", "guard", "intent", "memory", "timings_ms",
+    }  # fmt: skip
     timings = extra["inferstack"]["timings_ms"]  # every stage of the default pipeline ran and was timed
     assert set(timings) == set(DEFAULT_STAGES)
     assert all(ms >= 0 for ms in timings.values())

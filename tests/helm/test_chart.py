@@ -131,9 +131,13 @@ def test_gateway_probes_and_security() -> None:
     assert secret_refs["INFERSTACK_MANAGED_API_KEY"] == {"name": "inferstack-keys", "key": "managed-api-key"}
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["REDIS_URL"] == "redis://redis.data:6379/0"
+    # sessions in the shared PostgreSQL, its URL from the Secret, never in the config map
+    assert secret_refs["INFERSTACK_SESSIONS__DATABASE_URL"] == {"name": "inferstack-postgres", "key": "url"}
     config = yaml.safe_load(gateway_config(docs))
     assert config["retrieval"] == {"milvus_uri": "http://milvus.data:19530"}
-    assert yaml.safe_load(gateway_config(render({})))["retrieval"] == {"enabled": False}
+    assert config["sessions"] == {"retention_days": 30}
+    default = yaml.safe_load(gateway_config(render({})))
+    assert default["retrieval"] == {"enabled": False} and default["sessions"] == {"enabled": False}
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

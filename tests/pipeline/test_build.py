@@ -29,6 +29,11 @@ def settings_from(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
         ("pipeline: {stages: ['no.such:Stage', route, usage, generate]}\n", "stages.0: cannot load"),
         ("pipeline: {stages: [usage, route, generate]}\n", "pipeline.stages: needs route, usage, generate"),
         ("pipeline: {stages: [route, generate]}\n", "pipeline.stages: needs route, usage, generate"),
+        # a stored turn must be the redacted text: persist inside the output guard
+        ("pipeline: {stages: [persist, output_guard, input_guard, memory, route, usage, generate]}\n",
+         "`persist` must come after `output_guard`"),
+        ("pipeline: {stages: [memory, input_guard, output_guard, persist, route, usage, generate]}\n",
+         "`memory` must come after `input_guard`"),
     ],
 )  # fmt: skip
 def test_unknown_names_fail_at_boot_naming_file_and_key(
@@ -58,10 +63,14 @@ def test_the_default_order_and_switched_off_stages(tmp_path: Path) -> None:
     settings, _ = settings_from(tmp_path, "{}\n")
     assert [c.name for c in configured_stages(settings)] == list(DEFAULT_STAGES)
     order = describe(configured_stages(settings))
-    assert order["request"] == ["input_guard", "output_guard", "classify", "retrieve", "route", "generate"]
-    assert order["response"] == ["generate", "usage", "route", "output_guard"]
+    assert order["request"] == [
+        "input_guard", "output_guard", "classify", "memory", "retrieve", "route", "generate",
+    ]  # fmt: skip
+    assert order["response"] == ["generate", "usage", "route", "persist", "output_guard"]
     assert order["dry_run"] == ["classify", "route"]
-    off, _ = settings_from(tmp_path, "guard: {enabled: false}\nclassifier: {in_chat: false}\n")
+    off, _ = settings_from(
+        tmp_path, "guard: {enabled: false}\nclassifier: {in_chat: false}\nsessions: {enabled: false}\n"
+    )
     assert [c.name for c in configured_stages(off)] == ["retrieve", "route", "usage", "generate"]
     no_encoder, _ = settings_from(tmp_path, "embeddings: {enabled: false}\n")
     assert "retrieve" not in [c.name for c in configured_stages(no_encoder)]

@@ -81,7 +81,7 @@ class Recorder(Stage):
             choice["delta"]["content"] += f"<{self.name}>"
         return sse(body)
 
-    def on_stream_end(self, call: Call) -> list[bytes]:
+    async def on_stream_end(self, call: Call) -> list[bytes]:
         self._log(call, "end")
         return [chunk(self.tail)] if self.tail else []
 

@@ -31,7 +31,7 @@ def settings(**extra: object) -> Settings:
         embeddings={"enabled": False},
         classifier={"enabled": False},
         guard={"enabled": False},
-        **extra,
+        **{"sessions": {"enabled": False}, **extra},
     )
 
 

@@ -57,7 +57,7 @@ def test_openapi_lists_every_route_with_its_models(client: TestClient) -> None:
     assert set(ok) == {"application/json", "text/event-stream"}
     schemas = document["components"]["schemas"]
     assert set(schemas["InferstackExtension"]["properties"]) == {
-        "route", "sources", "retrieval", "guard", "intent", "timings_ms",
+        "route", "sources", "retrieval", "guard", "intent", "memory", "timings_ms",
     }  # fmt: skip
     assert chat["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/ErrorResponse"

@@ -134,7 +134,7 @@ class OutputGuardStage(_GuardStage):
                 holder[key] = (holder.get(key) or "") + buffer.flush()
         return sse(chunk)
 
-    def on_stream_end(self, call: Call) -> list[bytes]:
+    async def on_stream_end(self, call: Call) -> list[bytes]:
         """Whatever is still held back when the stream ends without a finish_reason."""
         filtered: _Filtered = call.state[self.name]
         out = []

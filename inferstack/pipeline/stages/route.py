@@ -100,6 +100,6 @@ class RouteStage(Stage):
     async def on_body(self, call: Call, body: dict[str, Any]) -> None:
         self._record(call)
 
-    def on_stream_end(self, call: Call) -> list[bytes]:
+    async def on_stream_end(self, call: Call) -> list[bytes]:
         self._record(call)
         return []

@@ -52,6 +52,6 @@ class UsageStage(Stage):
         chunk.pop("usage", None)
         return sse(chunk)
 
-    def on_stream_end(self, call: Call) -> list[bytes]:
+    async def on_stream_end(self, call: Call) -> list[bytes]:
         self._settle(call)
         return []
