@@ -123,6 +123,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         out.append((f"session stages per turn ({ss['history_turns']} turns stored, SQLite)",
                     f"p50 {ss['turn_p50_ms']:.2f} ms", "target 3 ms",
                     f"{ss['turn_p50_ms'] / 3:.2f}x target"))  # fmt: skip
+        if "recall_p50_ms" in ss:
+            recall = ss["recall_p50_ms"]
+            out.append((f"memory recall over {ss['memory_turns']:,} stored turns", f"p50 {recall:.1f} ms",
+                        "target 30 ms", f"{recall / 30:.2f}x target"))  # fmt: skip
     return out
 
 

@@ -43,6 +43,8 @@ def test_embedded_defaults_describe_single_box(monkeypatch: pytest.MonkeyPatch) 
             "limits.max_body_bytes: Input should be greater than or equal to 1024",
         ),
         ("default_model: nope\n", "default_model: 'nope' is not one of"),
+        ("sessions: {summary_model: nope}\n", "sessions.summary_model: 'nope' is not one of"),
+        ("sessions: {recall_turns: 0}\n", "sessions.recall_turns: Input should be greater than or equal"),
         ("auth: {api_keys: [{tenant: t}]}\n", "auth.api_keys.0: Value error, set exactly one of"),
         ("- just\n- a list\n", "top level must be a mapping"),
         ("port: [\n", "not valid YAML"),

@@ -25,6 +25,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if overrides:
         settings = settings.model_copy(update=overrides)  # flags beat file and env
     settings.check_bind()
+    from inferstack.prompts import PromptRegistry
+
+    PromptRegistry.load(settings.prompts)  # a bad template stops here, before models load
     CacheLayout(settings.cache_dir).apply_to_process()
     setup_logging(settings.log_level)
     if pull_all(settings, names=None) != 0:

@@ -21,14 +21,18 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         key.resolve()
     from inferstack.pipeline.build import configured_stages
     from inferstack.pipeline.stage import describe
+    from inferstack.prompts import PromptRegistry
 
     order = describe(configured_stages(settings))
+    prompts = PromptRegistry.load(settings.prompts)
     models = ", ".join(m.name for m in settings.models)
     print(f"{args.file}: OK (bind {settings.host}:{settings.port}; models: {models})")
     print(f"pipeline (outermost first): {', '.join(order['stages'])}")
     print(f"  request:  {' -> '.join(order['request'])}")
     print(f"  response: {' -> '.join(order['response'])}")
     print(f"  dry run (POST /v1/route): {' -> '.join(order['dry_run'])}")
+    tenants = f"; overrides for {', '.join(prompts.tenants())}" if prompts.tenants() else ""
+    print(f"prompts: {', '.join(prompts.get(n).id for n in prompts.names())}{tenants}")
     return 0
 
 

@@ -23,6 +23,7 @@ from inferstack.config.base import ConfigError
 from inferstack.config.guard import GuardConfig
 from inferstack.config.models import ClassifierConfig, EmbeddingsConfig, LocalVllm, ModelSpec, default_models
 from inferstack.config.pipeline import PipelineConfig
+from inferstack.config.prompts import PromptsConfig
 from inferstack.config.retrieval import RetrievalConfig
 from inferstack.config.router import RouterConfig
 from inferstack.config.serving import AuthConfig, LimitsConfig
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     guard: GuardConfig = Field(default_factory=GuardConfig)
     pipeline: PipelineConfig = PipelineConfig()
     sessions: SessionsConfig = SessionsConfig()
+    prompts: PromptsConfig = PromptsConfig()
     api_docs: bool = Field(default=True, description="serve the API pages: GET /docs and /openapi.json")
     _source: str = PrivateAttr(default=EMBEDDED)
 
@@ -85,6 +87,13 @@ class Settings(BaseSettings):
             raise ValueError(f"models: duplicate names {dupes}")
         if self.default_model is not None and self.default_model not in names:
             raise ValueError(f"default_model: {self.default_model!r} is not one of {names}")
+        summary_model = self.sessions.summary_model
+        if summary_model is not None and summary_model not in names:
+            raise ValueError(f"sessions.summary_model: {summary_model!r} is not one of {names}")
+        summarising = next((m for m in self.models if m.name == summary_model), None)
+        if summarising is not None and summarising.api != "vllm":
+            # Summaries are made from stored transcripts: they stay on self-hosted models.
+            raise ValueError(f"sessions.summary_model: {summary_model!r} is a managed API, not a vLLM model")
         ports = [m.serve.port for m in self.models if isinstance(m.serve, LocalVllm)]
         if self.port in ports or len(set(ports)) != len(ports):
             raise ValueError("models: local vLLM ports must be unique and differ from `port`")

@@ -63,6 +63,8 @@ class CacheLayout:
             "VLLM_NO_USAGE_STATS": "1",
             "VLLM_DO_NOT_TRACK": "1",
             "DO_NOT_TRACK": "1",
+            # onnxruntime >= 1.29 keeps a device id under ~/.cache/Microsoft and sends usage events
+            "ORT_DISABLE_TELEMETRY": "1",
             "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",  # Presidio's e-mail check: bundled snapshot
             "TLDEXTRACT_CACHE": str(tools / "tldextract"),
             "HF_HOME": str(tools / "huggingface"),

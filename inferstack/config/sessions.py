@@ -35,6 +35,27 @@ class SessionsConfig(Strict):
     answer_reserve_tokens: int = Field(
         default=256, ge=1, description="context kept for the answer when the request sets no max_tokens"
     )
+    summaries: bool = Field(
+        default=True, description="the local LLM summarises turns that no longer fit into a running summary"
+    )
+    summary_model: str | None = Field(
+        default=None,
+        description="deployment that writes summaries; default: the lowest-tier self-hosted vLLM one",
+    )
+    summary_max_tokens: int = Field(default=160, ge=16, le=2048, description="longest summary, in tokens")
+    summary_wait_s: float = Field(
+        default=30.0, ge=0, description="how long a turn waits for a summary it needs that is being written"
+    )
+    long_term_memory: bool = Field(
+        default=True, description="embed past turns in Milvus and recall the relevant ones (needs retrieval)"
+    )
+    recall_turns: int = Field(default=3, ge=1, le=20, description="most past turns recalled for a new turn")
+    recall_min_score: float = Field(
+        default=0.35, ge=-1, le=1, description="cosine similarity a past turn needs to be recalled"
+    )
+    recall_reserve_tokens: int = Field(
+        default=256, ge=0, description="context kept for recalled turns when history is fitted"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -19,10 +19,12 @@ Request = ChatCompletionRequest | CompletionRequest
 
 @dataclass
 class Grounding:
-    """What retrieval adds to the prompt (numbered sources) and how it went."""
+    """What retrieval adds to the prompt (numbered sources), how it went, and the id of the
+    prompt template the sources were rendered with ("rag-v1"; None when nothing was added)."""
 
     context: Context | None = None
     info: dict[str, Any] = field(default_factory=lambda: {"status": "skipped"})
+    prompt_id: str | None = None
 
     @property
     def sources(self) -> list[dict[str, Any]]:

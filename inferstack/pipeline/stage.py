@@ -15,6 +15,7 @@ from inferstack.guard.service import GuardService
 from inferstack.models.classifier import ClassifierService
 from inferstack.pipeline.call import Call
 from inferstack.pipeline.metrics import PipelineMetrics
+from inferstack.prompts import PromptRegistry
 from inferstack.retrieval.service import RetrievalService
 from inferstack.router.service import RouterService
 from inferstack.sessions.service import ConversationService
@@ -35,6 +36,7 @@ class Components:
     guard: GuardService | None = None
     retrieval: RetrievalService | None = None
     conversations: ConversationService | None = None
+    prompts: PromptRegistry | None = None
 
 
 class Stage:

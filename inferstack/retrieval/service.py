@@ -1,5 +1,5 @@
 """Retrieval: ingest (chunk -> embed -> upsert), hybrid search + rerank, and context assembly
-with numbered sources for the chat prompt."""
+with numbered sources for the chat prompt (the `rag` prompt template)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from inferstack.config.retrieval import RetrievalConfig
+from inferstack.prompts import Prompt
 from inferstack.retrieval.chunker import WordMemoCounter, chunk_document
 from inferstack.retrieval.store import Hit, MilvusStore, SearchMode, StoredChunk
 from inferstack.text import jaccard, word_set
 
-PROMPT_VERSION = "rag-v1"
 INGEST_BATCH = 64  # documents per embedding call / store round trip
-_PROMPT_HEAD = (
-    "Answer using the numbered sources below when they are relevant, and cite them like [1]. "
-    "If they do not contain the answer, say so.\n\n"
-)
 
 
 @dataclass(frozen=True)
@@ -46,6 +42,7 @@ class Context:
     system_prompt: str
     sources: list[dict[str, Any]]
     tokens: int
+    prompt_id: str | None = None  # the template system_prompt came from ("rag-v1"); None: no prompt
 
 
 class Encoder(Protocol):
@@ -163,11 +160,13 @@ class RetrievalService:
         ranked = sorted(zip(hits, scores, strict=True), key=lambda pair: -pair[1])
         return [Retrieved(h, s) for h, s in ranked[:top_k]]
 
-    def assemble(self, results: Sequence[Retrieved], budget_tokens: int) -> Context:
-        """Best-first under the token budget, near-duplicates skipped, numbered for citation."""
+    def assemble(self, results: Sequence[Retrieved], budget_tokens: int, prompt: Prompt) -> Context:
+        """Best-first under the token budget, near-duplicates skipped, numbered for citation and
+        rendered with `prompt` (the `rag` template: variable `sources`, each {index, title,
+        text}). The budget starts with the cost of the template rendered with no sources."""
         picked: list[Retrieved] = []
         shingles: list[set[str]] = []
-        used = self.embedder.count_tokens(_PROMPT_HEAD)
+        used = self.embedder.count_tokens(prompt.render(sources=[]))
         for item in results:
             words = word_set(item.hit.text)
             if any(jaccard(words, other) >= self.config.near_duplicate for other in shingles):
@@ -178,14 +177,18 @@ class RetrievalService:
             picked.append(item)
             shingles.append(words)
             used += cost
-        blocks = [f"[{i}] {r.hit.title or r.hit.document_id}\n{r.hit.text}" for i, r in enumerate(picked, 1)]
+        if not picked:
+            return Context("", [], 0)
+        blocks = [
+            {"index": i, "title": r.hit.title or r.hit.document_id, "text": r.hit.text}
+            for i, r in enumerate(picked, 1)
+        ]
         sources = [
             {"index": i, "document_id": r.hit.document_id, "chunk_id": r.hit.chunk_id,
              "title": r.hit.title, "score": round(r.score, 4), "metadata": r.hit.metadata}
             for i, r in enumerate(picked, 1)
         ]  # fmt: skip
-        prompt = _PROMPT_HEAD + "\n\n".join(blocks) if blocks else ""
-        return Context(prompt, sources, used if blocks else 0)
+        return Context(prompt.render(sources=blocks), sources, used, prompt.id)
 
     def close(self) -> None:
         if self.reranker is not None:

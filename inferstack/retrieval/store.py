@@ -55,7 +55,7 @@ class Hit:
     score: float
 
 
-def _literal(value: str) -> str:
+def milvus_literal(value: str) -> str:
     """A Milvus filter string literal (JSON escaping is a subset Milvus accepts)."""
     return json.dumps(value)
 
@@ -85,6 +85,8 @@ class MilvusStore:
             self._connection = MilvusClient(uri=self.uri, token=self._token, timeout=self._connect_timeout_s)
             self._known.clear()
         return self._connection
+
+    client = _client  # for other indexes kept in the same Milvus (the conversation memory)
 
     async def run(self, fn: Callable[[], T], timeout_s: float | None = None) -> T:
         loop = asyncio.get_running_loop()
@@ -159,8 +161,9 @@ class MilvusStore:
         One delete and batched inserts per call (per-document calls are slow on Milvus Lite)."""
         self.ensure_collection(collection)
         for start in range(0, len(document_ids), 500):
-            ids = ", ".join(_literal(d) for d in document_ids[start : start + 500])
-            self._client.delete(collection, filter=f"tenant == {_literal(tenant)} and document_id in [{ids}]")
+            ids = ", ".join(milvus_literal(d) for d in document_ids[start : start + 500])
+            in_documents = f"tenant == {milvus_literal(tenant)} and document_id in [{ids}]"
+            self._client.delete(collection, filter=in_documents)
         rows = [
             {"chunk_id": c.chunk_id, "document_id": c.document_id, "tenant": c.tenant,
              "title": c.title[:1000], "text": c.text[:_MAX_TEXT], "content_hash": c.content_hash,
@@ -190,7 +193,7 @@ class MilvusStore:
 
     def count(self, collection: str, tenant: str | None = None) -> int:
         self.ensure_collection(collection)
-        expr = f"tenant == {_literal(tenant)}" if tenant is not None else 'chunk_id != ""'
+        expr = f"tenant == {milvus_literal(tenant)}" if tenant is not None else 'chunk_id != ""'
         result = self._client.query(collection, filter=expr, output_fields=["count(*)"])
         return int(result[0]["count(*)"])
 
@@ -203,7 +206,7 @@ class MilvusStore:
         if not self._client.has_collection(collection):
             return []
         self.ensure_collection(collection)
-        expr = f"tenant == {_literal(tenant)}"
+        expr = f"tenant == {milvus_literal(tenant)}"
         dense = {"metric_type": "COSINE", "params": {"ef": max(64, limit)}}
         sparse = {"metric_type": "BM25"}
         if mode == "dense":
@@ -229,7 +232,7 @@ class MilvusStore:
 
     @staticmethod
     def _doc_filter(tenant: str, document_id: str) -> str:
-        return f"tenant == {_literal(tenant)} and document_id == {_literal(document_id)}"
+        return f"tenant == {milvus_literal(tenant)} and document_id == {milvus_literal(document_id)}"
 
 
 def _hit(item: Any) -> Hit:

@@ -21,6 +21,7 @@ from inferstack.models.vllm_process import VllmSupervisor
 from inferstack.pipeline.build import build_pipeline
 from inferstack.pipeline.runner import Pipeline
 from inferstack.pipeline.stage import Components
+from inferstack.prompts import PromptRegistry
 from inferstack.retrieval.service import RetrievalService
 from inferstack.router.backend import OpenAIBackend
 from inferstack.router.breaker import CircuitBreaker
@@ -32,7 +33,8 @@ from inferstack.router.stats import LiveStats, VllmStatsScraper
 from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.service import ClassifyService, EmbeddingService, GuardEndpoint, RetrievalEndpoints
 from inferstack.serving.sessions import SessionEndpoints
-from inferstack.sessions.service import ConversationService, TokenCounter
+from inferstack.sessions.memory import TokenCounter
+from inferstack.sessions.service import ConversationService
 
 log = logging.getLogger(__name__)
 
@@ -203,14 +205,30 @@ def token_counter(settings: Settings, model_dirs: dict[str, Path]) -> TokenCount
 
 
 async def _open_conversations(
-    settings: Settings, cache: CacheLayout, count: TokenCounter
+    settings: Settings,
+    cache: CacheLayout,
+    count: TokenCounter,
+    parts: tuple[DeploymentTable, PromptRegistry, RetrievalService | None],
 ) -> ConversationService | None:
-    if not settings.sessions.enabled:
+    """The store, with the summary writer (a local deployment) and long-term memory (the
+    retrieval store's Milvus) where those exist."""
+    cfg = settings.sessions
+    if not cfg.enabled:
         return None
+    from inferstack.serving.memory_index import MilvusMemory
+    from inferstack.serving.summariser import LlmSummariser
     from inferstack.sessions.store import SessionStore
 
+    table, prompts, retrieval = parts
+    summariser = LlmSummariser.build(settings, table, prompts) if cfg.summaries else None
+    memory = None
+    if cfg.long_term_memory:
+        if retrieval is None:
+            log.warning("sessions: long-term memory is off because retrieval is off (it lives in Milvus)")
+        else:
+            memory = MilvusMemory(retrieval.store, retrieval.embedder)
     store = await SessionStore.open(sessions_url(settings, cache))
-    conversations = ConversationService(store, settings.sessions, count)
+    conversations = ConversationService(store, cfg, count, summariser, memory)
     conversations.start()
     return conversations
 
@@ -245,7 +263,9 @@ async def _load_retrieval(
 
 
 async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
-    """Materialise models, start local vLLM processes and wait for them, load the embedder."""
+    """Load the prompt templates (a bad one stops start-up with its file and line), materialise
+    models, start local vLLM processes and wait for them, load the embedder."""
+    prompts = PromptRegistry.load(settings.prompts)
     cache = CacheLayout(settings.cache_dir).ensure()
     deployments: list[Deployment] = []
     supervisors: list[VllmSupervisor] = []
@@ -278,8 +298,12 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     classifier = await _load_classifier(settings, cache)
     retrieval = await _load_retrieval(settings, cache, embedder)
     guard = await asyncio.to_thread(_build_guard, settings, cache, classifier, metrics)
-    conversations = await _open_conversations(settings, cache, token_counter(settings, model_dirs))
-    parts = Components(settings, router, metrics.pipeline, classifier, guard, retrieval, conversations)
+    conversations = await _open_conversations(
+        settings, cache, token_counter(settings, model_dirs), (table, prompts, retrieval)
+    )
+    parts = Components(
+        settings, router, metrics.pipeline, classifier, guard, retrieval, conversations, prompts=prompts
+    )
     try:
         pipeline = build_pipeline(parts)
     except BaseException:

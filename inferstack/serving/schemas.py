@@ -97,9 +97,12 @@ class IntentOut(_Exact):
 class MemoryInfo(_Exact):
     session_id: str
     turn_id: str = Field(description="this turn: rate it with POST /v1/sessions/{id}/feedback")
-    stored_messages: int = Field(description="messages the session had before this turn (read up to "
-                                 "sessions.max_history_messages)")  # fmt: skip
+    stored_messages: int = Field(description="messages the session had before this turn after those its "
+                                 "summary covers (read up to sessions.max_history_messages)")  # fmt: skip
     messages_kept: int = Field(description="of those, the latest ones that fit the context and were sent")
+    messages_dropped: int = Field(description="of those, the older ones neither sent nor yet summarised")
+    summary_version: int | None = Field(description="the running summary sent with this turn (null: none)")
+    recalled_turn_ids: list[str] = Field(description="past turns recalled from long-term memory and sent")
     stored: bool | None = Field(default=None, description="this turn was stored (false: the write failed)")
 
 
@@ -311,9 +314,13 @@ class SessionMessages(_Exact):
 
 
 class Removed(_Exact):
+    """Rows or vectors removed, per store."""
+
     sessions: int
     messages: int
     feedback: int
+    summaries: int
+    memory_vectors: int
 
 
 class SessionDeleted(_Exact):

@@ -1,7 +1,10 @@
 """Conversations as the pipeline and the session endpoints use them: a turn holds its session's
 lock from loading the history until its messages are stored, so concurrent turns on one session
-run one after another (none lost, none interleaved); the history a turn carries is the latest
-messages that fit the token budget; a purge task enforces each tenant's retention."""
+run one after another (none lost, none interleaved). A turn carries the latest messages that fit
+its token budget, the running summary of older ones and recalled past turns (sessions.memory);
+after it is stored, the summary update and the long-term index run in the background, and a
+later turn waits for a summary only when it needs one still being written. Erasure reaches every
+store; a purge task enforces each tenant's retention."""
 
 from __future__ import annotations
 
@@ -11,21 +14,29 @@ import re
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from inferstack.config.sessions import SessionsConfig
 from inferstack.errors import InvalidRequest, NotFound
-from inferstack.sessions.store import Message, Recalled, SessionStore, UnknownSession, UnknownTurn
+from inferstack.sessions.memory import LongTermMemory, PastTurn, Summariser, TokenCounter, Window, plan
+from inferstack.sessions.store import (
+    ERASED,
+    Message,
+    Recalled,
+    SessionStore,
+    Summary,
+    UnknownSession,
+    UnknownTurn,
+)
 from inferstack.text import PLACEHOLDER
 
 log = logging.getLogger(__name__)
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-MESSAGE_OVERHEAD_TOKENS = 4  # role markers a chat template adds around each message
 DAY_S = 86_400.0
-# Text -> its token count (the deployment's tokenizer, or an estimate).
-TokenCounter = Callable[[str], int]
+RECALL_TIMEOUT_S = 2.0
+SUMMARY_AHEAD = 2  # a summary update also covers the oldest carried turn, so the next turn rarely waits
 
 
 def unnumbered(text: str) -> str:
@@ -44,19 +55,6 @@ def check_session_id(value: str, param: str) -> str:
     return value
 
 
-def fit(history: Sequence[Recalled], budget: int, count: TokenCounter) -> int:
-    """How many of the latest messages fit in `budget` tokens (whole messages, newest first).
-    A message's stored token count is used when it has one."""
-    used = kept = 0
-    for message in reversed(history):
-        tokens = message.tokens if message.tokens is not None else count(message.content)
-        used += tokens + MESSAGE_OVERHEAD_TOKENS
-        if used > budget:
-            break
-        kept += 1
-    return kept
-
-
 @dataclass(eq=False)
 class Turn:
     """One request's turn on a session: its lock is held from `begin` until `release`."""
@@ -65,7 +63,11 @@ class Turn:
     tenant: str
     user: str | None
     history: list[Recalled]
+    summary: Summary | None
     lock: asyncio.Lock
+    recall: asyncio.Future[list[PastTurn]] | None = None
+    window: Window | None = None
+    prompt_ids: list[str] = field(default_factory=list)  # the memory templates this turn's prompt used
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     started: float = field(default_factory=time.time)
     released: bool = False
@@ -77,12 +79,24 @@ class Turn:
 
 
 class ConversationService:
-    def __init__(self, store: SessionStore, config: SessionsConfig, count: TokenCounter) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        config: SessionsConfig,
+        count: TokenCounter,
+        summariser: Summariser | None = None,
+        memory: LongTermMemory | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.count = count
+        self.summariser = summariser if config.summaries else None
+        self.memory = memory if config.long_term_memory else None
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._purger: asyncio.Task[None] | None = None
+        # Background work of stored turns, per session: summary updates and index writes.
+        self._pending: dict[str, set[asyncio.Task[None]]] = {}
+        self._summaries: dict[str, asyncio.Task[None]] = {}
 
     def _lock(self, session_id: str) -> asyncio.Lock:
         lock = self._locks.get(session_id)
@@ -90,27 +104,123 @@ class ConversationService:
             lock = self._locks[session_id] = asyncio.Lock()
         return lock
 
-    async def begin(self, tenant: str, user: str | None, session_id: str) -> Turn:
-        """Wait for the session's earlier turns, then load its history. NotFound when the
-        session belongs to another tenant."""
+    async def begin(self, tenant: str, user: str | None, session_id: str, query: str = "") -> Turn:
+        """Wait for the session's earlier turns, then load its history and summary; recall past
+        turns like `query` meanwhile. NotFound when the session belongs to another tenant."""
+        recall = None
+        if self.memory is not None and query:
+            recall = asyncio.ensure_future(self._recall(tenant, session_id, user, query))
         lock = self._lock(session_id)
-        await lock.acquire()
         try:
-            history = await self.store.history(tenant, session_id, self.config.max_history_messages)
+            await lock.acquire()
+        except BaseException:
+            if recall is not None:
+                recall.cancel()
+            raise
+        try:
+            history, summary = await self.store.history(tenant, session_id, self.config.max_history_messages)
             # No history: a new session, or another tenant's (the history query is per tenant).
-            if not history and await self.store.owner(session_id) not in (None, tenant):
+            if not history and summary is None and await self.store.owner(session_id) not in (None, tenant):
                 raise _not_found()
         except BaseException:
             lock.release()
+            if recall is not None:
+                recall.cancel()
             raise
-        return Turn(session_id, tenant, user, history, lock)
+        return Turn(session_id, tenant, user, history, summary, lock, recall)
+
+    async def window(self, turn: Turn, budget: int) -> Window:
+        """What the turn carries in `budget` tokens. When older messages no longer fit and the
+        summary standing for them is still being written, wait for it (`summary_wait_s`)."""
+        recalled = await turn.recall if turn.recall is not None else []
+        cfg = self.config
+        window = plan(turn.history, turn.summary, recalled, budget, self.count, cfg.recall_reserve_tokens)
+        pending = self._summaries.get(turn.session_id)
+        if window.uncovered and pending is not None and not pending.done():
+            await asyncio.wait({pending}, timeout=cfg.summary_wait_s)  # never raises, never cancels it
+            turn.history, turn.summary = await self.store.history(
+                turn.tenant, turn.session_id, cfg.max_history_messages
+            )
+            window = plan(turn.history, turn.summary, recalled, budget, self.count, cfg.recall_reserve_tokens)
+        turn.window = window
+        return window
 
     async def persist(self, turn: Turn, messages: Sequence[Message]) -> None:
-        """Store the turn's messages (one transaction), then let the session's next turn in."""
+        """Store the turn's messages (one transaction), then let the session's next turn in;
+        the summary update and the long-term index follow in the background."""
         try:
             await self.store.append(turn.tenant, turn.user, turn.session_id, messages)
         finally:
             turn.release()
+        window = turn.window
+        running = self._summaries.get(turn.session_id)
+        if self.summariser is not None and window is not None and window.uncovered and running is None:
+            # (One update at a time per session: a turn that gave up waiting does not add another.)
+            covered = turn.history[: min(len(turn.history), window.uncovered + SUMMARY_AHEAD)]
+            task = self._background(turn.session_id, self._summarise(turn, covered))
+            self._summaries[turn.session_id] = task
+        if self.memory is not None:
+            question = "\n".join(m.content for m in messages if m.role == "user")
+            answer = next((m.content for m in reversed(messages) if m.role == "assistant"), "")
+            past = PastTurn(turn.turn_id, question, answer, 0.0)
+            self._background(turn.session_id, self._index(turn, past))
+
+    def _background(self, session_id: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work)
+        tasks = self._pending.setdefault(session_id, set())
+        tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            tasks.discard(finished)
+            if not tasks and self._pending.get(session_id) is tasks:
+                del self._pending[session_id]
+            if self._summaries.get(session_id) is finished:
+                del self._summaries[session_id]
+
+        task.add_done_callback(done)
+        return task
+
+    async def settled(self, session_id: str) -> None:
+        """Wait until the session's background work (summary, index) is finished."""
+        tasks = list(self._pending.get(session_id, ()))
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _summarise(self, turn: Turn, covered: Sequence[Recalled]) -> None:
+        assert self.summariser is not None
+        previous = turn.summary
+        try:
+            text, prompt = await self.summariser.summarise(
+                turn.tenant, previous.content if previous else "", covered
+            )
+            if not text:
+                return
+            summary = Summary(
+                text, (previous.version if previous else 0) + 1, covered[-1].id, self.count(text)
+            )
+            await self.store.save_summary(turn.tenant, turn.session_id, summary, prompt)
+        except Exception as exc:  # noqa: BLE001 - the next turn carries fewer messages instead
+            log.warning("sessions: summary not updated: %s", type(exc).__name__)
+
+    async def _index(self, turn: Turn, past: PastTurn) -> None:
+        assert self.memory is not None
+        try:
+            await self.memory.add(turn.tenant, turn.session_id, turn.user, past)
+        except Exception as exc:  # noqa: BLE001 - the turn is stored; it is just not recallable
+            log.warning("sessions: turn not indexed for recall: %s", type(exc).__name__)
+
+    async def _recall(self, tenant: str, session_id: str, user: str | None, query: str) -> list[PastTurn]:
+        assert self.memory is not None
+        cfg = self.config
+        try:
+            # Extra candidates: some are turns the window carries anyway. Bounded: the turn holds
+            # its session's lock while it waits for this.
+            async with asyncio.timeout(RECALL_TIMEOUT_S):
+                found = await self.memory.recall(tenant, session_id, user, query, cfg.recall_turns + 8)
+        except Exception as exc:  # noqa: BLE001 - the turn goes on without long-term memory
+            log.warning("sessions: recall failed: %s", type(exc).__name__)
+            return []
+        return [p for p in found if p.score >= cfg.recall_min_score]
 
     # Endpoints: each waits for a turn in progress on the session, so it sees that turn whole.
 
@@ -125,24 +235,34 @@ class ConversationService:
                 raise _not_found() from None
 
     async def delete_session(self, tenant: str, session_id: str) -> dict[str, int]:
-        async with self._lock(session_id):
-            try:
-                return await self.store.delete_session(tenant, session_id)
-            except UnknownSession:
-                raise _not_found() from None
+        try:
+            return await self._erase(tenant, session_id)
+        except UnknownSession:
+            raise _not_found() from None
 
     async def delete_user(self, tenant: str, user: str) -> dict[str, int]:
         """Every session of the end user, each once its turn in progress is stored."""
-        removed = {"sessions": 0, "messages": 0, "feedback": 0}
+        removed = dict.fromkeys((*ERASED, "memory_vectors"), 0)
         for session_id in await self.store.user_sessions(tenant, user):
-            async with self._lock(session_id):
-                try:
-                    counts = await self.store.delete_session(tenant, session_id)
-                except UnknownSession:  # erased meanwhile
-                    continue
+            try:
+                counts = await self._erase(tenant, session_id)
+            except UnknownSession:  # erased meanwhile
+                continue
             for key, value in counts.items():
                 removed[key] += value
         return removed
+
+    async def _erase(self, tenant: str, session_id: str) -> dict[str, int]:
+        """Once the turn in progress and its background work are done (so nothing is written
+        after), erase the session from the SQL store and the long-term index."""
+        async with self._lock(session_id):
+            await self.settled(session_id)
+            if await self.store.owner(session_id) != tenant:
+                raise UnknownSession(session_id)
+            # Vectors first: if the index fails, the session is still there and a retry erases both.
+            vectors = await self.memory.erase_session(tenant, session_id) if self.memory is not None else 0
+            removed = await self.store.delete_session(tenant, session_id)
+        return {**removed, "memory_vectors": vectors}
 
     async def feedback(
         self, tenant: str, session_id: str, turn_id: str, rating: int, comment: str | None
@@ -164,7 +284,16 @@ class ConversationService:
 
     async def purge(self) -> dict[str, int]:
         now = time.time()
-        return await self.store.purge(lambda tenant: now - self.config.retention_for(tenant) * DAY_S)
+        cfg = self.config
+
+        def cutoff(tenant: str | None) -> float:
+            days = cfg.retention_days if tenant is None else cfg.retention_for(tenant)
+            return now - days * DAY_S
+
+        removed = await self.store.purge(cutoff)
+        if self.memory is not None:
+            removed["memory_vectors"] = await self.memory.purge(cutoff, list(cfg.tenant_retention_days))
+        return removed
 
     async def _purge_forever(self) -> None:
         while True:
@@ -182,6 +311,10 @@ class ConversationService:
             # which must happen before the engine (and its driver thread) goes away.
             self._purger.cancel()
             await asyncio.gather(self._purger, return_exceptions=True)
+        background = [t for tasks in self._pending.values() for t in tasks]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await self.store.close()
 
 

@@ -20,12 +20,14 @@ from sqlalchemy import Connection, Table, delete, event, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from inferstack.sessions.tables import FeedbackRow, MessageRow, SessionRow
+from inferstack.sessions.tables import FeedbackRow, MessageRow, SessionRow, SummaryRow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _SESSIONS = cast(Table, SessionRow.__table__)
 _MESSAGES = cast(Table, MessageRow.__table__)
 _FEEDBACK = cast(Table, FeedbackRow.__table__)
+_SUMMARIES = cast(Table, SummaryRow.__table__)
+ERASED = ("sessions", "messages", "feedback", "summaries")  # the tables an erasure counts
 _MIGRATION_LOCK = 7_160_000_019  # PostgreSQL advisory lock: one replica migrates at a time
 
 
@@ -34,11 +36,23 @@ class UnknownSession(LookupError):
 
 
 class Recalled(NamedTuple):
-    """A stored message as a new turn's prompt carries it; `tokens` as counted when stored."""
+    """A stored message as a new turn's prompt carries it; `tokens` as counted when stored,
+    `id` its place in the session."""
 
     role: str
     content: str
     tokens: int | None
+    id: int
+    turn_id: str
+
+
+class Summary(NamedTuple):
+    """A session's running summary: it stands for the messages up to `through_id`."""
+
+    content: str
+    version: int
+    through_id: int
+    tokens: int
 
 
 class UnknownTurn(LookupError):
@@ -128,19 +142,47 @@ class SessionStore:
             row = await conn.execute(select(_SESSIONS.c.tenant).where(_SESSIONS.c.id == session_id))
             return row.scalar_one_or_none()
 
-    async def history(self, tenant: str, session_id: str, limit: int) -> list[Recalled]:
-        """The session's latest `limit` messages, oldest first; [] for a new session. Only what
-        a prompt needs is read (this runs on every turn)."""
-        query = (
-            select(_MESSAGES.c.role, _MESSAGES.c.content, _MESSAGES.c.tokens)
-            .join(_SESSIONS, _SESSIONS.c.id == _MESSAGES.c.session_id)
+    async def history(
+        self, tenant: str, session_id: str, limit: int
+    ) -> tuple[list[Recalled], Summary | None]:
+        """The session's latest `limit` messages after those its summary covers, oldest first,
+        and the summary; ([], None) for a new session. Only what a prompt needs is read (this
+        runs on every turn)."""
+        summary_query = (
+            select(_SUMMARIES.c.content, _SUMMARIES.c.version, _SUMMARIES.c.through_id, _SUMMARIES.c.tokens)
+            .join(_SESSIONS, _SESSIONS.c.id == _SUMMARIES.c.session_id)
             .where(_SESSIONS.c.id == session_id, _SESSIONS.c.tenant == tenant)
-            .order_by(_MESSAGES.c.id.desc())
-            .limit(limit)
         )
         async with self.engine.connect() as conn:
+            row = (await conn.execute(summary_query)).one_or_none()
+            summary = Summary(*row) if row is not None else None
+            query = (
+                select(_MESSAGES.c.role, _MESSAGES.c.content, _MESSAGES.c.tokens, _MESSAGES.c.id,
+                       _MESSAGES.c.turn_id)
+                .join(_SESSIONS, _SESSIONS.c.id == _MESSAGES.c.session_id)
+                .where(_SESSIONS.c.id == session_id, _SESSIONS.c.tenant == tenant,
+                       _MESSAGES.c.id > (summary.through_id if summary else 0))
+                .order_by(_MESSAGES.c.id.desc())
+                .limit(limit)
+            )  # fmt: skip
             rows = (await conn.execute(query)).all()
-        return [Recalled(r.role, r.content, r.tokens) for r in reversed(rows)]
+        return [Recalled(*r) for r in reversed(rows)], summary
+
+    async def save_summary(self, tenant: str, session_id: str, summary: Summary, prompt: str | None) -> bool:
+        """Store a newer summary of the session; False when the session is gone (erased
+        meanwhile) or already has this version or a later one."""
+        values = {**summary._asdict(), "prompt": prompt, "updated_at": time.time()}
+        insert_summary = _dialect_insert(self.engine.dialect.name)(_SUMMARIES).values(
+            session_id=session_id, **values
+        )
+        upsert = insert_summary.on_conflict_do_update(
+            index_elements=[_SUMMARIES.c.session_id], set_=values,
+            where=_SUMMARIES.c.version < summary.version,
+        )  # fmt: skip
+        async with self.engine.begin() as conn:
+            if await self._tenant_of(conn, session_id) != tenant:
+                return False
+            return bool((await conn.execute(upsert)).rowcount)
 
     async def append(
         self, tenant: str, user: str | None, session_id: str, messages: Sequence[Message]
@@ -194,7 +236,7 @@ class SessionStore:
         return [_message(r) for r in rows]
 
     async def delete_session(self, tenant: str, session_id: str) -> dict[str, int]:
-        """Erase the session, its messages and its feedback; counts of rows removed per table."""
+        """Erase the session, its messages, summary and feedback; rows removed per table."""
         async with self.engine.begin() as conn:
             if await self._tenant_of(conn, session_id) != tenant:
                 raise UnknownSession(session_id)
@@ -269,12 +311,18 @@ class SessionStore:
     async def purge(self, cutoff_for: Callable[[str], float]) -> dict[str, int]:
         """Retention: drop messages older than their tenant's cutoff (Unix seconds), then the
         sessions idle since before it or with no message left. Rows removed per table."""
-        removed = {"sessions": 0, "messages": 0, "feedback": 0}
+        removed = dict.fromkeys(ERASED, 0)
         async with self.engine.begin() as conn:
             tenants = list((await conn.execute(select(_SESSIONS.c.tenant).distinct())).scalars())
             for tenant in tenants:
                 cutoff = cutoff_for(tenant)
                 ids = select(_SESSIONS.c.id).where(_SESSIONS.c.tenant == tenant).scalar_subquery()
+                # A summary goes with the oldest message it was made from.
+                old = select(_MESSAGES.c.session_id).where(
+                    _MESSAGES.c.session_id.in_(ids), _MESSAGES.c.created_at < cutoff
+                )
+                summaries = await conn.execute(delete(_SUMMARIES).where(_SUMMARIES.c.session_id.in_(old)))
+                removed["summaries"] += summaries.rowcount
                 gone = await conn.execute(
                     delete(_MESSAGES).where(_MESSAGES.c.session_id.in_(ids), _MESSAGES.c.created_at < cutoff)
                 )
@@ -303,9 +351,11 @@ class SessionStore:
 
     @staticmethod
     async def _erase(conn: Any, ids: list[str]) -> dict[str, int]:
+        removed = dict.fromkeys(ERASED, 0)
         if not ids:
-            return {"sessions": 0, "messages": 0, "feedback": 0}
-        feedback = await conn.execute(delete(_FEEDBACK).where(_FEEDBACK.c.session_id.in_(ids)))
-        messages = await conn.execute(delete(_MESSAGES).where(_MESSAGES.c.session_id.in_(ids)))
-        sessions = await conn.execute(delete(_SESSIONS).where(_SESSIONS.c.id.in_(ids)))
-        return {"sessions": sessions.rowcount, "messages": messages.rowcount, "feedback": feedback.rowcount}
+            return removed
+        # Children first: SQLite enforces foreign keys only with the pragma, so do not rely on CASCADE.
+        for name, table in (("feedback", _FEEDBACK), ("summaries", _SUMMARIES), ("messages", _MESSAGES)):
+            removed[name] = (await conn.execute(delete(table).where(table.c.session_id.in_(ids)))).rowcount
+        removed["sessions"] = (await conn.execute(delete(_SESSIONS).where(_SESSIONS.c.id.in_(ids)))).rowcount
+        return removed

@@ -62,3 +62,20 @@ class FeedbackRow(Base):
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class SummaryRow(Base):
+    """A session's running summary of the turns no longer carried whole: it covers the messages
+    up to `through_id`, and `version` counts its updates."""
+
+    __tablename__ = "summaries"
+
+    session_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    content: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    through_id: Mapped[int] = mapped_column(Integer)
+    tokens: Mapped[int] = mapped_column(Integer)
+    prompt: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -135,9 +135,11 @@ def test_gateway_probes_and_security() -> None:
     assert secret_refs["INFERSTACK_SESSIONS__DATABASE_URL"] == {"name": "inferstack-postgres", "key": "url"}
     config = yaml.safe_load(gateway_config(docs))
     assert config["retrieval"] == {"milvus_uri": "http://milvus.data:19530"}
-    assert config["sessions"] == {"retention_days": 30}
+    assert config["sessions"] == {"retention_days": 30, "summaries": True, "long_term_memory": True}
     default = yaml.safe_load(gateway_config(render({})))
     assert default["retrieval"] == {"enabled": False} and default["sessions"] == {"enabled": False}
+    no_milvus = yaml.safe_load(gateway_config(render({"postgres": {"urlSecret": "pg"}})))
+    assert no_milvus["sessions"]["long_term_memory"] is False  # it would live in a per-pod file
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

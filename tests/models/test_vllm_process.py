@@ -38,5 +38,6 @@ def test_custom_template_and_extra_args() -> None:
 def test_offline_env_keeps_caches_inside_project(tmp_path: Path) -> None:
     env = CacheLayout(tmp_path).offline_env()
     assert env["HF_HUB_OFFLINE"] == "1" and env["VLLM_NO_USAGE_STATS"] == "1" and env["DO_NOT_TRACK"] == "1"
+    assert env["ORT_DISABLE_TELEMETRY"] == "1"
     for key in ("HF_HOME", "XDG_CACHE_HOME", "VLLM_CACHE_ROOT", "TMPDIR"):
         assert env[key].startswith(str(tmp_path))

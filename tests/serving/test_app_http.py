@@ -7,6 +7,7 @@ checks against a real vLLM live in tests/e2e.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -161,3 +162,15 @@ def test_non_loopback_without_keys_refuses() -> None:
 
     with pytest.raises(ConfigError, match="refusing to bind"):
         create_app(settings(host="0.0.0.0"))
+
+
+def test_a_bad_prompt_template_stops_start_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from inferstack.prompts import PromptError
+
+    bad = tmp_path / "default" / "rag.yaml"
+    bad.parent.mkdir()
+    bad.write_text("name: rag\ntemplate: |\n  {{ sources }} {{ extra }}\n")
+    app = create_app(settings(prompts={"directory": str(tmp_path)}))
+    expected = f"^{re.escape(str(bad))}:3: template 'rag': variable 'extra' is not declared"
+    with pytest.raises(PromptError, match=expected), TestClient(app):
+        pass

@@ -101,11 +101,15 @@ def test_feedback_then_erasure_leaves_nothing_in_the_database(client: TestClient
                         headers=auth("acme"))  # fmt: skip
     assert FeedbackOut.model_validate(rated.json()).rating == -1
     deleted = SessionDeleted.model_validate(client.delete("/v1/sessions/s1", headers=auth("acme")).json())
-    assert deleted.removed.model_dump() == {"sessions": 1, "messages": 2, "feedback": 1}
+    assert deleted.removed.model_dump() == {
+        "sessions": 1, "messages": 2, "feedback": 1, "summaries": 0, "memory_vectors": 0
+    }  # fmt: skip
     assert_openai_error(client.get("/v1/sessions/s1/messages", headers=auth("acme")), 404,
                         "session_not_found", "session_id")  # fmt: skip
     gone = UserDeleted.model_validate(client.delete("/v1/users/u2", headers=auth("acme")).json())
-    assert gone.removed.model_dump() == {"sessions": 1, "messages": 1, "feedback": 0}
+    assert gone.removed.model_dump() == {
+        "sessions": 1, "messages": 1, "feedback": 0, "summaries": 0, "memory_vectors": 0
+    }  # fmt: skip
     for table in ("sessions", "messages", "feedback"):
         assert count(db, f"SELECT count(*) FROM {table}") == 0, table
 

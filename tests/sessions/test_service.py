@@ -1,5 +1,8 @@
-"""Conversation service logic over a real SQLite store: turns on one session are serialised,
-history is fitted to a token budget, pseudonym numbers never reach storage."""
+"""Conversation service logic over a real store: turns on one session are serialised, history is
+fitted to a token budget with the running summary and recalled turns, summaries are written
+after the answer and waited for only when needed, erasure reaches every store, pseudonym
+numbers never reach storage. The summariser and the vector index are in-memory stand-ins here
+(their logic is what is tested); the real ones run in tests/e2e/test_sessions.py."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import pytest
 
 from inferstack.config.sessions import SessionsConfig
 from inferstack.errors import InvalidRequest, NotFound
-from inferstack.sessions.service import ConversationService, check_session_id, fit, unnumbered
+from inferstack.sessions.memory import fit
+from inferstack.sessions.service import ConversationService, check_session_id, unnumbered
 from inferstack.sessions.store import Message, Recalled, SessionStore
 
 
@@ -78,20 +82,25 @@ async def test_deleting_a_user_erases_each_of_their_sessions(service: Conversati
         )
     turn = await service.begin("acme", "u2", "c")
     await service.persist(turn, [Message("user", "q", turn.turn_id)])
-    assert await service.delete_user("acme", "u1") == {"sessions": 2, "messages": 4, "feedback": 0}
+    assert await service.delete_user("acme", "u1") == {
+        "sessions": 2, "messages": 4, "feedback": 0, "summaries": 0, "memory_vectors": 0
+    }  # fmt: skip
     assert [s["id"] for s in await service.sessions("acme", None, 10)] == ["c"]
 
 
 def test_fit_keeps_the_newest_messages_that_fit() -> None:
-    history = [Recalled("user", "one two three", None), Recalled("assistant", "four five", None),
-               Recalled("user", "six", None)]  # fmt: skip
+    history = [
+        Recalled("user", "one two three", None, 1, "t1"),
+        Recalled("assistant", "four five", None, 2, "t1"),
+        Recalled("user", "six", None, 3, "t2"),
+    ]
     # each message costs its words + 4 (role markers)
     assert fit(history, 100, words) == 3
     assert fit(history, 5 + 6, words) == 2
     assert fit(history, 5, words) == 1
     assert fit(history, 4, words) == 0
     # a stored count wins over counting again
-    assert fit([Recalled("assistant", "four five", 50)], 20, words) == 0
+    assert fit([Recalled("assistant", "four five", 50, 1, "t1")], 20, words) == 0
 
 
 def test_pseudonym_numbers_are_dropped_before_storage() -> None:

@@ -14,7 +14,6 @@ import orjson
 from inferstack.config import Settings
 from inferstack.pipeline.call import Call
 from inferstack.pipeline.stage import Components, Stage
-from inferstack.retrieval.service import PROMPT_VERSION
 from inferstack.sessions.service import ConversationService, Turn, unnumbered
 from inferstack.sessions.store import Message
 
@@ -54,11 +53,17 @@ class PersistStage(Stage):
                 route=call.decision.deployment.name if call.decision else None,
                 intent=call.intent.label if call.intent else None,
                 sources=call.grounding.sources,
-                prompt=PROMPT_VERSION if grounded else None,
+                prompt=",".join(ids) if (ids := self._prompt_ids(call, turn, grounded)) else None,
                 tokens=usage.get("completion_tokens"),
             )
         )
         return out
+
+    @staticmethod
+    def _prompt_ids(call: Call, turn: Turn, grounded: bool) -> list[str]:
+        """The templates this turn's prompt was made with (e.g. "rag-v1,memory-summary-v1")."""
+        rag = [call.grounding.prompt_id] if grounded and call.grounding.prompt_id else []
+        return [*rag, *turn.prompt_ids]
 
     async def _store(self, call: Call, answer: str) -> None:
         turn = call.turn

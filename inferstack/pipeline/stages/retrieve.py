@@ -1,6 +1,6 @@
 """The retrieve stage: decide whether to retrieve, fetch and screen the chunks, assemble the
-numbered sources under the prompt's token budget, and degrade to "no retrieval" (said in the
-answer's `inferstack.retrieval`) when the store fails."""
+numbered sources under the prompt's token budget with the tenant's `rag` prompt template, and
+degrade to "no retrieval" (said in the answer's `inferstack.retrieval`) when the store fails."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from inferstack.pipeline.call import Call, Grounding
 from inferstack.pipeline.protocol import ChatCompletionRequest
 from inferstack.pipeline.stage import Components, Stage
 from inferstack.pipeline.stages.route import estimate_prompt_tokens
-from inferstack.retrieval.service import PROMPT_VERSION, RetrievalService
+from inferstack.prompts import PromptRegistry
+from inferstack.retrieval.service import RetrievalService
 from inferstack.retrieval.store import StoreError
 
 log = logging.getLogger(__name__)
 KNOWLEDGE_INTENT = "knowledge_question"
+RAG_PROMPT = "rag"  # the template the numbered sources are rendered with (variable `sources`)
 
 # (chunk texts, tenant) -> which of them may enter the prompt (the guard's injection screen).
 Screen = Callable[[Sequence[str], str], Awaitable[list[bool]]]
@@ -38,11 +40,18 @@ def wanted_collection(
 class RetrieveStage(Stage):
     name = "retrieve"
 
-    def __init__(self, retrieval: RetrievalService, smallest_context: int, screen: Screen | None) -> None:
+    def __init__(
+        self,
+        retrieval: RetrievalService,
+        smallest_context: int,
+        screen: Screen | None,
+        prompts: PromptRegistry,
+    ) -> None:
         self.retrieval = retrieval
         self.config = retrieval.config
         self.smallest_context = smallest_context
         self.screen = screen
+        self.prompts = prompts
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
@@ -54,7 +63,9 @@ class RetrieveStage(Stage):
             return None
         smallest = min(d.spec.max_context for d in parts.router.table)
         screen = parts.guard.screen_chunks if parts.guard is not None else None
-        return cls(parts.retrieval, smallest, screen)
+        # The lifespan loads the registry; components built without one get the configured files.
+        prompts = parts.prompts if parts.prompts is not None else PromptRegistry.load(parts.settings.prompts)
+        return cls(parts.retrieval, smallest, screen, prompts)
 
     def _budget(self, request: ChatCompletionRequest) -> int:
         """Smallest context among the deployments, minus the prompt and the answer reserve."""
@@ -86,12 +97,13 @@ class RetrieveStage(Stage):
             keep = await self.screen([r.hit.text for r in results], tenant)
             screened_out = keep.count(False)
             results = [r for r, ok in zip(results, keep, strict=True) if ok]
-        context = self.retrieval.assemble(results, self._budget(request))
+        prompt = self.prompts.get(RAG_PROMPT, tenant)
+        context = self.retrieval.assemble(results, self._budget(request), prompt)
         info = {
             "status": "ok",
             "collection": collection,
             "chunks": len(context.sources),
             "screened_out": screened_out,
-            "prompt": PROMPT_VERSION,
+            "prompt": prompt.id,
         }
-        return Grounding(context, info)
+        return Grounding(context, info, context.prompt_id)
