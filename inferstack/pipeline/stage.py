@@ -32,11 +32,11 @@ class Components:
     settings: Settings
     router: RouterService
     metrics: PipelineMetrics
+    prompts: PromptRegistry
     classifier: ClassifierService | None = None
     guard: GuardService | None = None
     retrieval: RetrievalService | None = None
     conversations: ConversationService | None = None
-    prompts: PromptRegistry | None = None
 
 
 class Stage:

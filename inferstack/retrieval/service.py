@@ -91,6 +91,7 @@ class RetrievalService:
         self.embedder = embedder
         self.reranker = reranker
         self.config = config
+        self._heads: dict[tuple[str, str], int] = {}
 
     async def ingest(self, collection: str, tenant: str, documents: Sequence[DocumentIn]) -> tuple[int, int]:
         """Idempotent by document id: re-ingesting a document replaces its chunks. Documents go
@@ -160,13 +161,20 @@ class RetrievalService:
         ranked = sorted(zip(hits, scores, strict=True), key=lambda pair: -pair[1])
         return [Retrieved(h, s) for h, s in ranked[:top_k]]
 
+    def _head_tokens(self, prompt: Prompt) -> int:
+        """The template's own words (rendered with no sources), counted once per template."""
+        key = (prompt.id, str(prompt.source))
+        if (tokens := self._heads.get(key)) is None:
+            tokens = self._heads[key] = self.embedder.count_tokens(prompt.render(sources=[]))
+        return tokens
+
     def assemble(self, results: Sequence[Retrieved], budget_tokens: int, prompt: Prompt) -> Context:
         """Best-first under the token budget, near-duplicates skipped, numbered for citation and
         rendered with `prompt` (the `rag` template: variable `sources`, each {index, title,
         text}). The budget starts with the cost of the template rendered with no sources."""
         picked: list[Retrieved] = []
         shingles: list[set[str]] = []
-        used = self.embedder.count_tokens(prompt.render(sources=[]))
+        used = self._head_tokens(prompt)
         for item in results:
             words = word_set(item.hit.text)
             if any(jaccard(words, other) >= self.config.near_duplicate for other in shingles):

@@ -55,16 +55,12 @@ class MilvusMemory:
         return client
 
     async def add(self, tenant: str, session_id: str, user: str | None, turn: PastTurn) -> None:
-        vector = (await self.embedder.embed_truncating([f"{turn.question}\n{turn.answer}"]))[0]
-        row = {
-            "turn_id": turn.turn_id, "tenant": tenant, "session_id": session_id, "user": user or "",
-            "question": turn.question[:_MAX_TEXT], "answer": turn.answer[:_MAX_TEXT],
-            "created_at": time.time(), "dense": vector.tolist(),
-        }  # fmt: skip
-        await self.store.run(lambda: self._ensure().insert(COLLECTION, data=[row]), timeout_s=self.timeout_s)
+        await self.add_many([(tenant, session_id, user, turn)], timeout_s=self.timeout_s)
 
-    async def add_many(self, rows: Sequence[tuple[str, str, str | None, PastTurn]]) -> None:
-        """Bulk load (benchmarks, back-fills): one embedding call and one insert per 256 turns."""
+    async def add_many(
+        self, rows: Sequence[tuple[str, str, str | None, PastTurn]], timeout_s: float | None = None
+    ) -> None:
+        """One embedding call and one insert per 256 turns (a turn's write, or a bulk load)."""
         for start in range(0, len(rows), 256):
             batch = rows[start : start + 256]
             vectors = await self.embedder.embed_truncating([f"{t.question}\n{t.answer}" for *_, t in batch])
@@ -74,7 +70,7 @@ class MilvusMemory:
                  "created_at": time.time(), "dense": v.tolist()}
                 for (tenant, session, user, t), v in zip(batch, vectors, strict=True)
             ]  # fmt: skip
-            await self.store.run(partial(self._insert, data))
+            await self.store.run(partial(self._insert, data), timeout_s=timeout_s)
 
     def _insert(self, data: list[dict[str, Any]]) -> None:
         self._ensure().insert(COLLECTION, data=data)

@@ -302,8 +302,9 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
         settings, cache, token_counter(settings, model_dirs), (table, prompts, retrieval)
     )
     parts = Components(
-        settings, router, metrics.pipeline, classifier, guard, retrieval, conversations, prompts=prompts
-    )
+        settings, router, metrics.pipeline, prompts, classifier=classifier, guard=guard, retrieval=retrieval,
+        conversations=conversations,
+    )  # fmt: skip
     try:
         pipeline = build_pipeline(parts)
     except BaseException:

@@ -153,8 +153,10 @@ class SessionStore:
             .join(_SESSIONS, _SESSIONS.c.id == _SUMMARIES.c.session_id)
             .where(_SESSIONS.c.id == session_id, _SESSIONS.c.tenant == tenant)
         )
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(summary_query)).one_or_none()
+
+        def read(conn: Connection) -> tuple[list[Recalled], Summary | None]:
+            # Both reads in one trip to the driver's thread (this runs on every turn).
+            row = conn.execute(summary_query).one_or_none()
             summary = Summary(*row) if row is not None else None
             query = (
                 select(_MESSAGES.c.role, _MESSAGES.c.content, _MESSAGES.c.tokens, _MESSAGES.c.id,
@@ -165,8 +167,11 @@ class SessionStore:
                 .order_by(_MESSAGES.c.id.desc())
                 .limit(limit)
             )  # fmt: skip
-            rows = (await conn.execute(query)).all()
-        return [Recalled(*r) for r in reversed(rows)], summary
+            return [Recalled(*r) for r in reversed(conn.execute(query).all())], summary
+
+        async with self.engine.connect() as conn:
+            messages, summary = await conn.run_sync(read)
+        return messages, summary
 
     async def save_summary(self, tenant: str, session_id: str, summary: Summary, prompt: str | None) -> bool:
         """Store a newer summary of the session; False when the session is gone (erased

@@ -10,22 +10,12 @@ from typing import Any
 
 import pytest
 
-from inferstack.config import Settings
-from inferstack.config.cache import CacheLayout
 from inferstack.config.retrieval import RetrievalConfig
 from inferstack.models.embeddings import Embedder
 from inferstack.retrieval.service import INGEST_BATCH, DocumentIn, RetrievalService
 from inferstack.retrieval.store import MilvusStore, StoreError
 
 FIXTURE = json.loads((Path(__file__).with_name("fixture_kb.json")).read_text())
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Iterator[Embedder]:
-    settings = Settings()
-    loaded = Embedder.from_config(settings.embeddings, CacheLayout(settings.cache_dir).ensure())
-    yield loaded
-    loaded.close()
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from inferstack.config import Settings
-from inferstack.config.cache import CacheLayout
 from inferstack.models.embeddings import Embedder
 from inferstack.retrieval.store import MilvusStore
 from inferstack.serving.memory_index import COLLECTION, MilvusMemory
@@ -24,14 +22,6 @@ TURNS = [
     ("t3", "What is a good name for a grey cat?", "How about Smokey or Ash?"),
     ("t4", "Write a haiku about autumn leaves.", "Red leaves drift and fall..."),
 ]
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Iterator[Embedder]:
-    settings = Settings()
-    loaded = Embedder.from_config(settings.embeddings, CacheLayout(settings.cache_dir).ensure())
-    yield loaded
-    loaded.close()
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ class MemoryStage(Stage):
 
     @classmethod
     def build(cls, parts: Components) -> Stage | None:
-        if parts.conversations is None or parts.prompts is None:
+        if parts.conversations is None:
             return None
         return cls(parts.conversations, min(d.spec.max_context for d in parts.router.table), parts.prompts)
 

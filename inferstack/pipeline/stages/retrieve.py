@@ -63,9 +63,7 @@ class RetrieveStage(Stage):
             return None
         smallest = min(d.spec.max_context for d in parts.router.table)
         screen = parts.guard.screen_chunks if parts.guard is not None else None
-        # The lifespan loads the registry; components built without one get the configured files.
-        prompts = parts.prompts if parts.prompts is not None else PromptRegistry.load(parts.settings.prompts)
-        return cls(parts.retrieval, smallest, screen, prompts)
+        return cls(parts.retrieval, smallest, screen, parts.prompts)
 
     def _budget(self, request: ChatCompletionRequest) -> int:
         """Smallest context among the deployments, minus the prompt and the answer reserve."""
