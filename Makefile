@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export INFERSTACK_CACHE ?= $(HOME)/.cache/inferstack
 DEPS_STAMP := $(VENV)/.stamp-deps
 
-.PHONY: run test setup models lint bench loadtest clean-venv help postgres
+.PHONY: run test setup models lint bench loadtest clean-venv help postgres wrk
 
 help:
 	@echo "make run    - set up, then serve the gateway + local vLLM on 127.0.0.1:8000"
@@ -52,15 +52,22 @@ postgres:
 	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+# wrk, the load generator of `make bench` (Debian's package). Installed only where missing.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
 test: models lint postgres
 	$(PY) -m pytest -q -ra --basetemp="$(INFERSTACK_CACHE)/tmp/pytest"
 
-bench: models
+bench: models wrk
 	$(PY) -m loadtest.bench_gateway --readme docs/benchmarks.md
+	$(PY) -m loadtest.bench_default --readme docs/benchmarks.md
 	$(PY) -m loadtest.bench_classify --readme docs/models.md
 	$(PY) -m loadtest.bench_router --readme docs/routing.md
 	$(PY) -m loadtest.bench_retrieval --readme docs/retrieval.md
 	$(PY) -m loadtest.bench_guard --readme docs/guard.md
+	$(PY) -m loadtest.bench_stream_guard --readme docs/guard.md
 	$(PY) -m loadtest.bench_sessions --readme docs/sessions.md
 	$(PY) -m loadtest.bench_summary --readme README.md
 

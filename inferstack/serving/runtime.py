@@ -226,7 +226,7 @@ async def _open_conversations(
         if retrieval is None:
             log.warning("sessions: long-term memory is off because retrieval is off (it lives in Milvus)")
         else:
-            memory = MilvusMemory(retrieval.store, retrieval.embedder)
+            memory = MilvusMemory(retrieval.store, retrieval.embedder, cfg.recall_timeout_s)
     store = await SessionStore.open(sessions_url(settings, cache))
     conversations = ConversationService(store, cfg, count, summariser, memory)
     conversations.start()

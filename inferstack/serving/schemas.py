@@ -103,6 +103,9 @@ class MemoryInfo(_Exact):
     messages_dropped: int = Field(description="of those, the older ones neither sent nor yet summarised")
     summary_version: int | None = Field(description="the running summary sent with this turn (null: none)")
     recalled_turn_ids: list[str] = Field(description="past turns recalled from long-term memory and sent")
+    recall: Literal["ok", "timed_out", "failed"] | None = Field(
+        default=None, description="how recall ended (null: long-term memory off); not ok: none were sent"
+    )
     stored: bool | None = Field(default=None, description="this turn was stored (false: the write failed)")
 
 

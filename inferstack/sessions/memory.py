@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from inferstack.sessions.store import Recalled, Summary
 
 MESSAGE_OVERHEAD_TOKENS = 4  # role markers a chat template adds around each message
+# How a turn's recall ended; anything but "ok" means it went on without recalled turns.
+RecallStatus = Literal["ok", "timed_out", "failed"]
 # Text -> its token count (the deployment's tokenizer, or an estimate).
 TokenCounter = Callable[[str], int]
 

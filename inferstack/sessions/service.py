@@ -20,7 +20,15 @@ from typing import Any
 
 from inferstack.config.sessions import SessionsConfig
 from inferstack.errors import InvalidRequest, NotFound
-from inferstack.sessions.memory import LongTermMemory, PastTurn, Summariser, TokenCounter, Window, plan
+from inferstack.sessions.memory import (
+    LongTermMemory,
+    PastTurn,
+    RecallStatus,
+    Summariser,
+    TokenCounter,
+    Window,
+    plan,
+)
 from inferstack.sessions.store import (
     ERASED,
     Message,
@@ -35,7 +43,6 @@ from inferstack.text import PLACEHOLDER
 log = logging.getLogger(__name__)
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 DAY_S = 86_400.0
-RECALL_TIMEOUT_S = 2.0
 SUMMARY_AHEAD = 2  # a summary update also covers the oldest carried turn, so the next turn rarely waits
 
 
@@ -65,7 +72,8 @@ class Turn:
     history: list[Recalled]
     summary: Summary | None
     lock: asyncio.Lock
-    recall: asyncio.Future[list[PastTurn]] | None = None
+    recall: asyncio.Future[tuple[list[PastTurn], RecallStatus]] | None = None
+    recall_status: RecallStatus | None = None  # set once the window has waited for the recall
     window: Window | None = None
     prompt_ids: list[str] = field(default_factory=list)  # the memory templates this turn's prompt used
     turn_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -132,7 +140,9 @@ class ConversationService:
     async def window(self, turn: Turn, budget: int) -> Window:
         """What the turn carries in `budget` tokens. When older messages no longer fit and the
         summary standing for them is still being written, wait for it (`summary_wait_s`)."""
-        recalled = await turn.recall if turn.recall is not None else []
+        recalled: list[PastTurn] = []
+        if turn.recall is not None:
+            recalled, turn.recall_status = await turn.recall
         cfg = self.config
         window = plan(turn.history, turn.summary, recalled, budget, self.count, cfg.recall_reserve_tokens)
         pending = self._summaries.get(turn.session_id)
@@ -209,18 +219,23 @@ class ConversationService:
         except Exception as exc:  # noqa: BLE001 - the turn is stored; it is just not recallable
             log.warning("sessions: turn not indexed for recall: %s", type(exc).__name__)
 
-    async def _recall(self, tenant: str, session_id: str, user: str | None, query: str) -> list[PastTurn]:
+    async def _recall(
+        self, tenant: str, session_id: str, user: str | None, query: str
+    ) -> tuple[list[PastTurn], RecallStatus]:
         assert self.memory is not None
         cfg = self.config
         try:
             # Extra candidates: some are turns the window carries anyway. Bounded: the turn holds
             # its session's lock while it waits for this.
-            async with asyncio.timeout(RECALL_TIMEOUT_S):
+            async with asyncio.timeout(cfg.recall_timeout_s):
                 found = await self.memory.recall(tenant, session_id, user, query, cfg.recall_turns + 8)
+        except TimeoutError:
+            log.warning("sessions: recall timed out after %.1fs", cfg.recall_timeout_s)
+            return [], "timed_out"
         except Exception as exc:  # noqa: BLE001 - the turn goes on without long-term memory
             log.warning("sessions: recall failed: %s", type(exc).__name__)
-            return []
-        return [p for p in found if p.score >= cfg.recall_min_score]
+            return [], "failed"
+        return [p for p in found if p.score >= cfg.recall_min_score], "ok"
 
     # Endpoints: each waits for a turn in progress on the session, so it sees that turn whole.
 

@@ -71,6 +71,21 @@ def test_stream_is_valid_and_reports_the_guard(gateway: Gateway) -> None:
     assert PII not in gateway.log_text() and "Maria" not in gateway.log_text()
 
 
+def test_the_stream_guard_releases_text_word_by_word_not_in_a_block(gateway: Gateway) -> None:
+    """The guard holds back only a word still being written: a plain answer reaches the client
+    about word by word, never as a block of held-back text (the old fixed 48-character hold-back
+    sent its last 48 characters in one piece)."""
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="unused", max_retries=0)
+    chunks = client.chat.completions.create(
+        model="smollm2-135m", max_tokens=32, temperature=0, stream=True,
+        messages=[{"role": "user", "content": "Write a short story about a lighthouse keeper."}],
+    )  # fmt: skip
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    words = "".join(pieces).split()
+    assert len(words) >= 12 and len(pieces) >= 0.6 * len(words), pieces
+    assert max(map(len, pieces)) <= 24, pieces
+
+
 def test_redaction_does_not_change_the_intent(gateway: Gateway) -> None:
     """The classifier reads the text as sent (in memory), not the redacted copy the backend gets:
     a name and an e-mail beside a product question leave it a knowledge question."""

@@ -33,9 +33,10 @@ class ListSummariser:
 
 
 class DictMemory:
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool = False, delay_s: float = 0.0) -> None:
         self.turns: dict[str, tuple[str, str, str | None, PastTurn]] = {}
         self.fail = fail
+        self.delay_s = delay_s
 
     async def add(self, tenant: str, session_id: str, user: str | None, turn: PastTurn) -> None:
         await asyncio.sleep(0.01)  # an index write takes a moment
@@ -46,6 +47,7 @@ class DictMemory:
     ) -> list[PastTurn]:
         if self.fail:
             raise ConnectionError("index down")
+        await asyncio.sleep(self.delay_s)
         asked = set(query.split())
         found = [
             t._replace(score=len(asked & set(t.question.split())) / len(asked))
@@ -77,6 +79,7 @@ async def chat(
         "summary": window.summary,
         "recalled": [p.question for p in window.recalled],
         "uncovered": window.uncovered,
+        "recall": turn.recall_status,
     }
 
 
@@ -151,7 +154,7 @@ async def test_past_turns_are_recalled_and_erased_with_the_session(store: Sessio
     await service.settled("s1")
     # the fillers score 0 (under recall_min_score); the first turn is recalled, not carried
     result = await chat(service, "s1", "my city is", budget=30)
-    assert result["recalled"] == ["my city is Lisbon"]
+    assert result["recalled"] == ["my city is Lisbon"] and result["recall"] == "ok"
     assert result["kept"] == ["filler 3", "ok filler 3"]
     await chat(service, "s1", "one more")  # its index write may still be running: erasure waits
     removed = await service.delete_session("acme", "s1")
@@ -164,6 +167,17 @@ async def test_a_failed_recall_leaves_the_turn_without_long_term_memory(store: S
     await chat(service, "s1", "my city is Lisbon")
     result = await chat(service, "s1", "my city is")
     assert result["recalled"] == [] and result["kept"] == ["my city is Lisbon", "ok my city is Lisbon"]
+    assert result["recall"] == "failed"
+
+
+async def test_a_slow_recall_is_cut_at_its_timeout_and_said_so(store: SessionStore) -> None:
+    memory = DictMemory(delay_s=0.5)
+    service = ConversationService(store, SessionsConfig(recall_timeout_s=0.05), words, None, memory)
+    await chat(service, "s1", "my city is Lisbon")
+    result = await chat(service, "s1", "my city is")
+    assert (result["recalled"], result["recall"]) == ([], "timed_out")
+    memory.delay_s = 0.0
+    assert (await chat(service, "s1", "my city is"))["recall"] == "ok"
 
 
 @pytest.mark.parametrize("summaries", [False, True])

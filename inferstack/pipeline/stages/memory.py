@@ -88,6 +88,7 @@ class MemoryStage(Stage):
             "messages_kept": len(window.messages),
             "summary_version": window.summary.version if window.summary else None,
             "recalled_turn_ids": [p.turn_id for p in window.recalled],
+            "recall": turn.recall_status,
             "messages_dropped": window.uncovered,
         }
 
