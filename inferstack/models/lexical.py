@@ -61,7 +61,6 @@ class LexicalModel:
         self.classes_ = model.classes_
         if self.coef.shape[1] == 1:
             raise ValueError("the lexical fast path reads a multi-class model only")
-        self.pipeline = pipeline
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         out = np.empty((len(texts), len(self.classes_)))
