@@ -63,6 +63,7 @@ test: models lint postgres
 bench: models wrk
 	$(PY) -m loadtest.bench_gateway --readme docs/benchmarks.md
 	$(PY) -m loadtest.bench_default --readme docs/benchmarks.md
+	$(PY) -m loadtest.bench_quotas --readme docs/quotas.md
 	$(PY) -m loadtest.bench_classify --readme docs/models.md
 	$(PY) -m loadtest.bench_router --readme docs/routing.md
 	$(PY) -m loadtest.bench_retrieval --readme docs/retrieval.md

@@ -54,7 +54,8 @@ def _pinned(core: str, command: list[str]) -> list[str]:
 
 
 @contextmanager
-def stack(workdir: Path) -> Iterator[dict[str, str]]:
+def stack(workdir: Path, configs: dict[str, dict[str, object]] = CONFIGS) -> Iterator[dict[str, str]]:
+    """The fake-fast backend, and one gateway per entry of `configs` in front of it."""
     fake_port = free_port()
     urls = {"direct": f"http://127.0.0.1:{fake_port}/v1"}
     with ExitStack() as stop:
@@ -63,7 +64,7 @@ def stack(workdir: Path) -> Iterator[dict[str, str]]:
         server = ROOT / "loadtest" / "fake_openai_server.py"
         backend = [sys.executable, str(server), "--port", str(fake_port), "--chunks", "20"]
         processes.append(subprocess.Popen(_pinned(CLIENT_CORE, backend)))
-        for name, overrides in CONFIGS.items():
+        for name, overrides in configs.items():
             port = free_port()
             fake = {"name": "fake-fast", "serve": {"kind": "remote", "api": "openai", "health_url": None,
                                                    "base_url": urls["direct"]}}  # fmt: skip
@@ -88,7 +89,9 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
         process.wait(timeout=60)
 
 
-def wrk(url: str, workdir: Path, seconds: int, connections: int = 32) -> dict[str, float]:
+def wrk(
+    url: str, workdir: Path, seconds: int, connections: int = 32, headers: dict[str, str] | None = None
+) -> dict[str, float]:
     """Requests/s and latency percentiles of `wrk` posting "Say hello." to `url`."""
     request = {"model": "fake-fast", "messages": [{"role": "user", "content": SHORT}], "max_tokens": 8}
     body = json.dumps(request)
@@ -96,6 +99,7 @@ def wrk(url: str, workdir: Path, seconds: int, connections: int = 32) -> dict[st
     script.write_text(
         f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
+        + "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in (headers or {}).items())
     )
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
                f"{url}/chat/completions"]  # fmt: skip

@@ -40,7 +40,6 @@ from inferstack.pipeline.stages.route import prompt_features
 from inferstack.router import calibrate, golden
 from inferstack.router.backend import BackendState, OpenAIBackend
 from inferstack.router.breaker import CircuitBreaker
-from inferstack.router.budget import InMemoryBudgetLedger
 from inferstack.router.deployments import Deployment, DeploymentTable
 from inferstack.router.metrics import RouterMetrics
 from inferstack.router.quality import PromptFeatures, build_scorer
@@ -84,7 +83,6 @@ async def decision_overhead(n: int = 20000) -> dict[str, float]:
         DeploymentTable(fleet, "small"),
         config,
         RouterMetrics(CollectorRegistry()),
-        InMemoryBudgetLedger(()),
         0.5,
     )
     request = chat("Write a Python function that merges overlapping intervals and explain its complexity.")

@@ -17,7 +17,7 @@ from typing import Any
 from loadtest.report import update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("gateway", "default", "classify", "router", "retrieval", "guard", "stream", "sessions")
+PARTS = ("gateway", "default", "quotas", "classify", "router", "retrieval", "guard", "stream", "sessions")
 
 
 def _load(reports: Path) -> dict[str, Any]:
@@ -62,6 +62,15 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         full, bare = df["c32_default"], df["c32_pass_through"]
         out.append(("default config, c=32 on one core (wrk)", f"{full['req_s']:,.0f} req/s",
                     f"pass-through {bare['req_s']:,.0f} req/s",
+                    f"{full['req_s'] / bare['req_s']:.2f}x"))  # fmt: skip
+    if qu := results.get("quotas"):
+        on, off = qu["c1_quotas"], qu["c1_all_off"]
+        out.append(("API key + quotas on Redis, c=1, added p50 (fake-fast)", f"{on['added_p50_ms']:.2f} ms",
+                    f"keys + quotas off {off['added_p50_ms']:.2f} ms",
+                    f"+{on['added_p50_ms'] - off['added_p50_ms']:.2f} ms"))  # fmt: skip
+        full, bare = qu["c32_quotas"], qu["c32_all_off"]
+        out.append(("API key + quotas on Redis, c=32 on one core (wrk)", f"{full['req_s']:,.0f} req/s",
+                    f"keys + quotas off {bare['req_s']:,.0f} req/s",
                     f"{full['req_s'] / bare['req_s']:.2f}x"))  # fmt: skip
     if cl := results.get("classify"):
         out.append(

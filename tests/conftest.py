@@ -16,6 +16,7 @@ from inferstack.config.cache import CacheLayout
 
 if TYPE_CHECKING:
     from inferstack.models.embeddings import Embedder
+    from loadtest.redis_server import RedisServer
 
 _SWITCHES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY", "VLLM_NO_USAGE_STATS",
              "VLLM_DO_NOT_TRACK", "DO_NOT_TRACK", "ORT_DISABLE_TELEMETRY")  # fmt: skip
@@ -31,3 +32,12 @@ def embedder() -> Iterator[Embedder]:
     loaded = Embedder.from_config(settings.embeddings, CacheLayout(settings.cache_dir).ensure())
     yield loaded
     loaded.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    from loadtest.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()

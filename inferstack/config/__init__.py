@@ -24,6 +24,7 @@ from inferstack.config.guard import GuardConfig
 from inferstack.config.models import ClassifierConfig, EmbeddingsConfig, LocalVllm, ModelSpec, default_models
 from inferstack.config.pipeline import PipelineConfig
 from inferstack.config.prompts import PromptsConfig
+from inferstack.config.quotas import QuotasConfig
 from inferstack.config.retrieval import RetrievalConfig
 from inferstack.config.router import RouterConfig
 from inferstack.config.serving import AuthConfig, LimitsConfig
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
     classifier: ClassifierConfig = ClassifierConfig()
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
+    quotas: QuotasConfig = QuotasConfig()
     router: RouterConfig = Field(default_factory=RouterConfig)
     retrieval: RetrievalConfig = RetrievalConfig()
     guard: GuardConfig = Field(default_factory=GuardConfig)
@@ -112,6 +114,17 @@ class Settings(BaseSettings):
     def default_deployment(self) -> ModelSpec:
         wanted = self.default_model or self.models[0].name
         return next(m for m in self.models if m.name == wanted)
+
+    @property
+    def quotas_active(self) -> bool:
+        """Whether any key or tenant has a limit or a budget (else the quota stages drop out)."""
+        quotas = self.quotas
+        return (
+            quotas.default.any
+            or any(t.any for t in quotas.tenants)
+            or any(k.limits.any for k in self.auth.api_keys)
+            or bool(self.router.budgets)
+        )
 
     @property
     def auth_enabled(self) -> bool:

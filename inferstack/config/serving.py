@@ -8,6 +8,7 @@ import os
 from pydantic import Field, SecretStr, model_validator
 
 from inferstack.config.base import ConfigError, Strict
+from inferstack.config.quotas import Limits
 
 
 class ApiKey(Strict):
@@ -16,6 +17,7 @@ class ApiKey(Strict):
     tenant: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
     key_env: str | None = None
     key: SecretStr | None = None
+    limits: Limits = Field(default=Limits(), description="this key's own limits (the tenant's apply too)")
 
     @model_validator(mode="after")
     def _one_source(self) -> ApiKey:

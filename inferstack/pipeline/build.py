@@ -13,6 +13,8 @@ from inferstack.router.quality import SCORERS
 
 _STAGES = "inferstack.pipeline.stages"
 BUILTIN_STAGES = {
+    "quota": f"{_STAGES}.quota:QuotaStage",
+    "budget": f"{_STAGES}.quota:BudgetStage",
     "input_guard": f"{_STAGES}.guard:InputGuardStage",
     "output_guard": f"{_STAGES}.guard:OutputGuardStage",
     "classify": f"{_STAGES}.classify:ClassifyStage",
@@ -27,7 +29,8 @@ BUILTIN_STAGES = {
 REQUIRED_ORDER = ("route", "usage", "generate")
 # Stored turns are redacted text: persist must see the answer before the output guard maps
 # pseudonyms back, and the new messages after the input guard redacted them.
-INSIDE = (("persist", "output_guard"), ("memory", "input_guard"))
+# The USD reservation needs the route decision and the quota stage's grant.
+INSIDE = (("persist", "output_guard"), ("memory", "input_guard"), ("budget", "route"), ("budget", "quota"))
 
 
 def stage_class(entry: str) -> type[Stage]:

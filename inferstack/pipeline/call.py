@@ -60,6 +60,8 @@ class Call:
     request: Request
     request_id: str
     tenant: str
+    # The short id of the API key that authenticated the call (never the key itself).
+    key_id: str | None = None
     # The `x-session-id` header (the body's `inferstack.session_id` takes precedence).
     session_header: str | None = None
     intent: Intent | None = None
@@ -68,6 +70,8 @@ class Call:
     outcome: Outcome = field(default_factory=Outcome)
     usage: dict[str, Any] | None = None  # the backend's token counts, once the answer has them
     cost_usd: float | None = None
+    # What the key's and tenant's USD budgets have left (the quota stage); None: no budget.
+    budget_left_usd: float | None = None
     # The pseudonym mapping of this request (input guard -> output guard); in memory only.
     pseudonyms: Any = None
     extension: dict[str, Any] = field(default_factory=_extension)

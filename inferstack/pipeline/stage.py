@@ -16,6 +16,7 @@ from inferstack.models.classifier import ClassifierService
 from inferstack.pipeline.call import Call
 from inferstack.pipeline.metrics import PipelineMetrics
 from inferstack.prompts import PromptRegistry
+from inferstack.quota.service import QuotaService
 from inferstack.retrieval.service import RetrievalService
 from inferstack.router.service import RouterService
 from inferstack.sessions.service import ConversationService
@@ -37,6 +38,7 @@ class Components:
     guard: GuardService | None = None
     retrieval: RetrievalService | None = None
     conversations: ConversationService | None = None
+    quotas: QuotaService | None = None
 
 
 class Stage:

@@ -11,7 +11,6 @@ from typing import Any
 
 from inferstack.config.router import RouterConfig
 from inferstack.errors import BackendUnavailable
-from inferstack.router.budget import BudgetLedger
 from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
 from inferstack.router.executor import Executor, Outcome
 from inferstack.router.metrics import RouterMetrics
@@ -44,13 +43,11 @@ class RouterService:
         table: DeploymentTable,
         config: RouterConfig,
         metrics: RouterMetrics,
-        ledger: BudgetLedger,
         threshold: float,
     ) -> None:
         self.table = table
         self.config = config
         self.metrics = metrics
-        self.ledger = ledger
         self.threshold = threshold
         self.scorer = build_scorer(config.scorer)
         self.policy = build_policy(config, table.default)
@@ -66,8 +63,10 @@ class RouterService:
         elif all(d.unavailable_why() is not None for d in self.table):
             raise BackendUnavailable("no deployment is available right now")
 
-    def decide(self, model: str, features: PromptFeatures, tenant: str) -> Decision:
-        remaining = self.ledger.remaining_usd(tenant)
+    def decide(
+        self, model: str, features: PromptFeatures, tenant: str, remaining: float | None = None
+    ) -> Decision:
+        """`remaining`: what the caller's USD budget has left (the quota store's); None = none."""
         if model != AUTO:
             pinned = self.table.pinned(model)
             ctx = RouteContext(features, tenant, None, pinned.spec.tier, remaining, self.config.slo_ttft_ms)
@@ -88,7 +87,7 @@ class RouterService:
 
     def settle(self, decision: Decision, outcome: Outcome, usage: Any) -> float | None:
         """Actual cost from the backend's usage (plus, after a mid-stream failover, the tokens the
-        broken deployment produced); charged to the tenant's budget and counted."""
+        broken deployment produced), counted per tenant; the quota stage charges it to budgets."""
         served = outcome.served_by
         if served is None:
             return None
@@ -103,7 +102,6 @@ class RouterService:
         if usd_served is not None:
             self.metrics.cost_usd.labels(tenant, served.name).inc(usd_served)
             total += usd_served
-        self.ledger.charge(tenant, total)
         return total
 
     def route_object(

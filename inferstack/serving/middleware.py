@@ -90,6 +90,12 @@ class RequestContextMiddleware:
             )  # fmt: skip
 
 
+# A body over the limit is read and dropped up to this many times the limit before the 413 goes
+# out: answering while the client is still sending would close the connection under it, and the
+# client would see a broken pipe instead of the error. Past it, the connection is closed.
+DRAIN_FACTOR = 8
+
+
 class BodyLimitMiddleware:
     """413 before the app reads a body over the limit (declared or streamed)."""
 
@@ -97,15 +103,24 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, drained: int, more: bool) -> None:
+        while more and drained <= self.max_bytes * DRAIN_FACTOR:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client has gone: nobody to answer
+            drained += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        too_large = PayloadTooLarge(f"request body exceeds the limit of {self.max_bytes} bytes", param=None)
+        await send_error(send, too_large, scope.get("state", {}).get("request_id"))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(f"request body exceeds the limit of {self.max_bytes} bytes", param=None)
         declared = _header(scope, b"content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) > self.max_bytes:
-                await send_error(send, too_large, scope.get("state", {}).get("request_id"))
+                await self._refuse(scope, receive, send, 0, True)
                 return
             await self.app(scope, receive, send)
             return
@@ -120,7 +135,7 @@ class BodyLimitMiddleware:
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_bytes:
-                await send_error(send, too_large, scope.get("state", {}).get("request_id"))
+                await self._refuse(scope, receive, send, size, message.get("more_body", False))
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -146,6 +161,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def key_id(key: str) -> str:
+    """The short id a key is counted and logged by: 48 bits of its digest, not the key."""
+    return hash_key(key)[:12]
+
+
 class ApiKeyAuthMiddleware:
     """Bearer-key auth for `/v1/*` when keys are configured. Keys are held only as SHA-256
     digests; the tenant name is put in the request state for limits and accounting."""
@@ -160,7 +180,8 @@ class ApiKeyAuthMiddleware:
             return
         auth = _header(scope, b"authorization") or ""
         scheme, _, token = auth.partition(" ")
-        tenant = self.key_digests.get(hash_key(token.strip())) if scheme.lower() == "bearer" else None
+        digest = hash_key(token.strip())
+        tenant = self.key_digests.get(digest) if scheme.lower() == "bearer" else None
         if tenant is None:
             error = AuthenticationFailed(
                 "missing or invalid API key; send `Authorization: Bearer <key>`",
@@ -168,5 +189,6 @@ class ApiKeyAuthMiddleware:
             )
             await send_error(send, error, scope.get("state", {}).get("request_id"))
             return
-        scope.setdefault("state", {})["tenant"] = tenant
+        state = scope.setdefault("state", {})
+        state["tenant"], state["key_id"] = tenant, digest[:12]
         await self.app(scope, receive, send)

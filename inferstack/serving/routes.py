@@ -93,6 +93,7 @@ async def _generate(
         await parse_body(request, model),
         request.state.request_id,
         _tenant(request),
+        key_id=request.scope.get("state", {}).get("key_id"),
         session_header=request.headers.get("x-session-id"),
     )
     work = _runtime(request).pipeline.run(call)

@@ -22,15 +22,17 @@ from inferstack.pipeline.build import build_pipeline
 from inferstack.pipeline.runner import Pipeline
 from inferstack.pipeline.stage import Components
 from inferstack.prompts import PromptRegistry
+from inferstack.quota.metrics import QuotaMetrics
+from inferstack.quota.service import QuotaService
 from inferstack.retrieval.service import RetrievalService
 from inferstack.router.backend import OpenAIBackend
 from inferstack.router.breaker import CircuitBreaker
-from inferstack.router.budget import InMemoryBudgetLedger
 from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
 from inferstack.router.health import HealthPoller
 from inferstack.router.service import RouterService, load_threshold
 from inferstack.router.stats import LiveStats, VllmStatsScraper
 from inferstack.serving.metrics import GatewayMetrics
+from inferstack.serving.middleware import key_id
 from inferstack.serving.service import ClassifyService, EmbeddingService, GuardEndpoint, RetrievalEndpoints
 from inferstack.serving.sessions import SessionEndpoints
 from inferstack.sessions.memory import TokenCounter
@@ -54,6 +56,7 @@ class Runtime:
     retrieval: RetrievalService | None = None
     guard: GuardService | None = None
     conversations: ConversationService | None = None
+    quotas: QuotaService | None = None
     guard_endpoint: GuardEndpoint = field(default_factory=lambda: GuardEndpoint(None, 1))
     retrieval_endpoints: RetrievalEndpoints = field(default_factory=lambda: RetrievalEndpoints(None))
     session_endpoints: SessionEndpoints = field(default_factory=lambda: SessionEndpoints(None))
@@ -115,6 +118,8 @@ class Runtime:
             self.guard.close()
         if self.conversations is not None:
             await self.conversations.aclose()
+        if self.quotas is not None:
+            await self.quotas.aclose()
 
 
 def _deployment_for(spec: ModelSpec, settings: Settings) -> Deployment:
@@ -233,6 +238,22 @@ async def _open_conversations(
     return conversations
 
 
+def build_quotas(settings: Settings, metrics: GatewayMetrics) -> QuotaService:
+    """The limits of every key and tenant, counted in this process or in Redis."""
+    cfg = settings.quotas
+    store = None
+    if cfg.store == "redis":
+        from inferstack.quota.redis_store import RedisQuotaStore
+
+        url = cfg.redis_url or os.environ.get(cfg.redis_url_env or "", "")
+        if not url:
+            raise settings.key_error("quotas.redis_url_env", f"env var {cfg.redis_url_env} is empty")
+        store = RedisQuotaStore.from_url(url, cfg.store_timeout_ms / 1000)
+    key_limits = {key_id(k.resolve()): k.limits for k in settings.auth.api_keys}
+    usd_per_day = {b.tenant: b.usd_per_day for b in settings.router.budgets}
+    return QuotaService(cfg, QuotaMetrics(metrics.registry), key_limits, usd_per_day, store)
+
+
 def milvus_uri(settings: Settings, cache: CacheLayout) -> str:
     return settings.retrieval.milvus_uri or str(cache.data / "milvus.db")
 
@@ -289,9 +310,8 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     table = DeploymentTable(deployments, settings.default_deployment.name)
     threshold, threshold_source = load_threshold(settings.router, cache.router)
     log.info("router: policy=%s threshold=%.3f (%s)", settings.router.policy, threshold, threshold_source)
-    router = RouterService(
-        table, settings.router, metrics.router, InMemoryBudgetLedger(settings.router.budgets), threshold
-    )
+    router = RouterService(table, settings.router, metrics.router, threshold)
+    quotas = build_quotas(settings, metrics) if settings.quotas_active else None
     embedder = None
     if settings.embeddings.enabled:
         embedder = await asyncio.to_thread(Embedder.from_config, settings.embeddings, cache)
@@ -303,7 +323,7 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     )
     parts = Components(
         settings, router, metrics.pipeline, prompts, classifier=classifier, guard=guard, retrieval=retrieval,
-        conversations=conversations,
+        conversations=conversations, quotas=quotas,
     )  # fmt: skip
     try:
         pipeline = build_pipeline(parts)
@@ -320,6 +340,7 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
         retrieval=retrieval,
         guard=guard,
         conversations=conversations,
+        quotas=quotas,
         session_endpoints=SessionEndpoints(conversations),
         guard_endpoint=GuardEndpoint(guard, settings.guard.max_chars),
         retrieval_endpoints=RetrievalEndpoints(retrieval),

@@ -54,6 +54,19 @@ def test_body_over_one_mib(http: httpx.Client) -> None:
     assert error_of(http.post("/v1/chat/completions", json=huge), 413)["code"] == "request_too_large"
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_large_body_gets_its_413_not_a_broken_pipe(http: httpx.Client, chunked: bool) -> None:
+    # Several MiB, sent while the gateway has already decided: the rest is read and dropped so
+    # the client, still sending, receives the JSON error instead of a reset connection.
+    body = b"{" + b" " * (6 * 1024 * 1024) + b"}"
+    for _ in range(5):
+        content = iter([body[i : i + 65536] for i in range(0, len(body), 65536)]) if chunked else body
+        response = http.post(
+            "/v1/chat/completions", content=content, headers={"content-type": "application/json"}
+        )
+        assert error_of(response, 413)["code"] == "request_too_large"
+
+
 def test_backend_down_503_with_retry_after(http: httpx.Client) -> None:
     for stream in (False, True):
         response = http.post("/v1/chat/completions", json={**CHAT, "model": "unreachable", "stream": stream})

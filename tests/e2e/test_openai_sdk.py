@@ -48,7 +48,7 @@ def test_chat_non_stream(client: OpenAI) -> None:
         "route", "sources", "retrieval", "guard", "intent", "memory", "timings_ms",
     }  # fmt: skip
     timings = extra["inferstack"]["timings_ms"]  # every stage of the default pipeline ran and was timed
-    assert set(timings) == set(DEFAULT_STAGES)
+    assert set(timings) == set(DEFAULT_STAGES) - {"quota", "budget"}  # no limits configured here
     assert all(ms >= 0 for ms in timings.values())
     # the backend call dominates; the gateway's own stages are a small part of it
     assert timings["generate"] > timings["route"]

@@ -136,8 +136,16 @@ def test_gateway_probes_and_security() -> None:
     config = yaml.safe_load(gateway_config(docs))
     assert config["retrieval"] == {"milvus_uri": "http://milvus.data:19530"}
     assert config["sessions"] == {"retention_days": 30, "summaries": True, "long_term_memory": True}
+    # quotas counted once for every replica, in the shared Redis
+    assert config["quotas"] == {
+        "store": "redis", "redis_url_env": "REDIS_URL", "on_store_error": "open",
+        "default": {"requests_per_minute": 600, "concurrent_requests": 32},
+        "tenants": [{"tenant": "team-b", "requests_per_minute": 120, "tokens_per_minute": 200000,
+                     "usd_per_month": 500}],
+    }  # fmt: skip
     default = yaml.safe_load(gateway_config(render({})))
     assert default["retrieval"] == {"enabled": False} and default["sessions"] == {"enabled": False}
+    assert default["quotas"] == {"store": "local", "on_store_error": "open"}
     no_milvus = yaml.safe_load(gateway_config(render({"postgres": {"urlSecret": "pg"}})))
     assert no_milvus["sessions"]["long_term_memory"] is False  # it would live in a per-pod file
 

@@ -61,7 +61,13 @@ def test_the_shape_of_the_list_is_checked_when_the_file_loads(
 
 def test_the_default_order_and_switched_off_stages(tmp_path: Path) -> None:
     settings, _ = settings_from(tmp_path, "{}\n")
-    assert [c.name for c in configured_stages(settings)] == list(DEFAULT_STAGES)
+    # No key or tenant has a limit: the quota stages drop out.
+    assert [c.name for c in configured_stages(settings)] == [
+        s for s in DEFAULT_STAGES if s not in ("quota", "budget")
+    ]
+    limited, _ = settings_from(tmp_path, "quotas: {default: {requests_per_minute: 60}}\n")
+    assert [c.name for c in configured_stages(limited)] == list(DEFAULT_STAGES)
+    assert describe(configured_stages(limited))["response"][-1] == "quota"  # the last to see the answer
     order = describe(configured_stages(settings))
     assert order["request"] == [
         "input_guard", "output_guard", "classify", "memory", "retrieve", "route", "generate",

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from inferstack.config.router import GpuHourlyCost, PerTokenCost, TenantBudget
-from inferstack.router.budget import InMemoryBudgetLedger
+from inferstack.config.router import GpuHourlyCost, PerTokenCost
 from inferstack.router.cost import price_of
 
 
@@ -24,14 +23,3 @@ def test_managed_price_and_usage_cost() -> None:
     assert price.usd_for_usage({"prompt_tokens": 10, "completion_tokens": 5}) == pytest.approx(60e-6)
     assert price.usd_for_usage(None) is None
     assert price.usd_for_usage({"prompt_tokens": 10}) is None
-
-
-def test_ledger_tracks_spend_per_tenant_and_day() -> None:
-    day = ["2026-11-22"]
-    ledger = InMemoryBudgetLedger((TenantBudget(tenant="acme", usd_per_day=1.0),), day=lambda: day[0])
-    assert ledger.remaining_usd("other") is None  # no budget configured: unlimited
-    ledger.charge("acme", 0.25)
-    ledger.charge("other", 5.0)
-    assert ledger.remaining_usd("acme") == pytest.approx(0.75)
-    day[0] = "2026-11-23"
-    assert ledger.remaining_usd("acme") == pytest.approx(1.0)

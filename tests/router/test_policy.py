@@ -3,10 +3,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
-from inferstack.config.router import Capabilities, RouterConfig, TenantBudget
+from inferstack.config.router import Capabilities, RouterConfig
 from inferstack.errors import BackendUnavailable, InvalidRequest, ModelNotFound
 from inferstack.router.backend import BackendState
-from inferstack.router.budget import InMemoryBudgetLedger
 from inferstack.router.deployments import DeploymentTable
 from inferstack.router.metrics import RouterMetrics
 from inferstack.router.policy import BudgetExceeded
@@ -17,8 +16,7 @@ from tests.router.stubs import deployment, features
 def router(deployments, *, threshold: float = 0.5, **config) -> RouterService:  # type: ignore[no-untyped-def]
     cfg = RouterConfig(**{"slo_ttft_ms": 1000, **config})
     table = DeploymentTable(deployments, deployments[0].name)
-    ledger = InMemoryBudgetLedger(cfg.budgets)
-    return RouterService(table, cfg, RouterMetrics(CollectorRegistry()), ledger, threshold)
+    return RouterService(table, cfg, RouterMetrics(CollectorRegistry()), threshold)
 
 
 @pytest.fixture
@@ -65,16 +63,15 @@ def test_best_effort_when_every_deployment_misses_the_slo(fleet) -> None:  # typ
 
 
 def test_budget_downgrade_or_reject(fleet) -> None:  # type: ignore[no-untyped-def]
-    budgets = (TenantBudget(tenant="acme", usd_per_day=0.00005),)  # local-big would cost 0.0001
-    downgraded = router(fleet, budgets=budgets).decide("auto", HARD, "acme")
+    left = 0.00005  # local-big would cost 0.0001
+    downgraded = router(fleet).decide("auto", HARD, "acme", left)
     assert (downgraded.deployment.name, downgraded.reason) == ("local-small", "budget_downgrade")
     assert [d.name for d in downgraded.fallbacks] == []  # nothing else is affordable
     with pytest.raises(BudgetExceeded) as refused:
-        router(fleet, budgets=budgets, budget_exhausted="reject").decide("auto", HARD, "acme")
+        router(fleet, budget_exhausted="reject").decide("auto", HARD, "acme", left)
     assert refused.value.status == 429 and refused.value.code == "budget_exceeded"
-    broke = (TenantBudget(tenant="acme", usd_per_day=0.0),)
     with pytest.raises(BudgetExceeded):
-        router(fleet, budgets=broke).decide("auto", EASY, "acme")
+        router(fleet).decide("auto", EASY, "acme", 0.0)
 
 
 def test_unavailable_deployments_are_skipped_with_a_reason(fleet) -> None:  # type: ignore[no-untyped-def]

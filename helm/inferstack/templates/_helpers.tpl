@@ -45,3 +45,12 @@ inferstack.io/model: {{ .model.name }}
 {{- define "inferstack.keyEnv" -}}
 {{- printf "INFERSTACK_KEY_%s" (. | upper | replace "-" "_" | replace "." "_") -}}
 {{- end -}}
+
+{{/* One quota entry's limits, camelCase values -> the gateway's snake_case keys. */}}
+{{- define "inferstack.limits" -}}
+{{- range $from, $to := dict "requestsPerMinute" "requests_per_minute" "tokensPerMinute" "tokens_per_minute" "concurrentRequests" "concurrent_requests" "usdPerDay" "usd_per_day" "usdPerMonth" "usd_per_month" }}
+{{- if hasKey $ $from }}
+{{ $to }}: {{ index $ $from }}
+{{- end }}
+{{- end }}
+{{- end }}
