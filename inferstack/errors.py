@@ -53,6 +53,12 @@ class AuthenticationFailed(InferstackError):
     code = "invalid_api_key"
 
 
+class PermissionDenied(InferstackError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
 class ModelNotFound(InferstackError):
     status = 404
     type = "invalid_request_error"

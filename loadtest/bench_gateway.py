@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m"
 PROMPT = [{"role": "user", "content": "Write a short story about a lighthouse keeper."}]
 
+NO_STORE = {"Cache-Control": "no-store"}  # bypasses the answer cache (lookup and store)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -191,7 +193,8 @@ def machine() -> str:
 
 async def run_all(urls: dict[str, str], quick: bool) -> dict[str, object]:
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+    # The answer cache would answer repeated temperature-0 requests itself: measured without it.
+    async with httpx.AsyncClient(timeout=300, limits=limits, headers=NO_STORE) as client:
         fake_n = 100 if quick else 400
         vllm_n = 10 if quick else 40
         tiny = {"messages": PROMPT, "max_tokens": 8, "temperature": 0}

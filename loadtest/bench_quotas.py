@@ -8,7 +8,7 @@ USD budget per key and per tenant in a real Redis (one admission script and one 
 script per request; limits set high so that nothing is refused). Gateways pinned to core 1 and
 measured one at a time; backend, Redis and load generator on core 0.
 
-    python -m loadtest.bench_quotas [--readme docs/benchmarks.md] [--out reports/bench-quotas.json]
+    python -m loadtest.bench_quotas [--readme docs/quotas.md] [--out reports/bench-quotas.json]
 """
 
 from __future__ import annotations

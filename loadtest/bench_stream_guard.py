@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import yaml
 
-from loadtest.bench_gateway import MODEL, _tmp_root, free_port, machine, pct, wait_ready
+from loadtest.bench_gateway import MODEL, NO_STORE, _tmp_root, free_port, machine, pct, wait_ready
 from loadtest.report import publish
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +103,7 @@ async def pieces(
 async def run(urls: dict[str, str], rounds: int, max_tokens: int) -> dict[str, Any]:
     hold, added, gaps, one_chunk, shares = [], [], [], 0, []
     by_prompt: dict[str, list[float]] = {p: [] for p in PROMPTS}
-    async with httpx.AsyncClient(timeout=300) as client:
+    async with httpx.AsyncClient(timeout=300, headers=NO_STORE) as client:  # no answer cache
         for r in range(rounds):
             for prompt in PROMPTS:
                 body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}],

@@ -140,7 +140,7 @@ class GuardUser(_GatewayUser):
 
 
 class QuotaTenantUser(_GatewayUser):
-    """A tenant over its budget: 429 `budget_exceeded` is the expected answer."""
+    """A tenant over its budget: 429 `insufficient_quota` is the expected answer."""
 
     weight = 1
     key_env = "LOADTEST_QUOTA_KEY"
@@ -156,11 +156,11 @@ class QuotaTenantUser(_GatewayUser):
                               name=name, catch_response=True) as response:  # fmt: skip
             if (
                 response.status_code == 429
-                and json.loads(response.content)["error"]["code"] == "budget_exceeded"
+                and json.loads(response.content)["error"]["code"] == "insufficient_quota"
             ):
                 response.success()
             else:
-                response.failure(f"expected 429 budget_exceeded, got HTTP {response.status_code}")
+                response.failure(f"expected 429 insufficient_quota, got HTTP {response.status_code}")
 
 
 if os.environ.get("LOADTEST_SHAPE") == "burst":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,25 @@ def test_train_is_cached_and_rejects_unknown_kinds() -> None:
     assert "held-out accuracy" in again.stdout
     bad = run("train", "sentiment")
     assert bad.returncode == 2 and "unknown kind" in bad.stderr
+
+
+def test_keys_create_list_rotate_revoke(tmp_path: Path) -> None:
+    config = tmp_path / "inferstack.yaml"
+    config.write_text(
+        f"auth: {{require_keys: true, database_url: 'sqlite+aiosqlite:///{tmp_path / 'k.db'}'}}\n"
+    )
+    made = run("keys", "create", "--tenant", "acme", "--name", "ci", "--rpm", "30", "--endpoints", "chat",
+               "--config", str(config))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    created = json.loads(made.stdout)
+    assert created["key"].startswith("isk-") and created["limits"] == {"requests_per_minute": 30}
+    listed = run("keys", "list", "--tenant", "acme", "--config", str(config)).stdout
+    assert created["id"] in listed and created["key"] not in listed
+    rotated = json.loads(run("keys", "rotate", created["id"], "--config", str(config)).stdout)
+    assert rotated["replaces"] == created["id"] and rotated["endpoints"] == ["chat"]
+    assert (
+        run("keys", "revoke", created["id"], "--config", str(config)).returncode == 1
+    )  # rotation revoked it
+    assert run("keys", "revoke", rotated["id"], "--config", str(config)).returncode == 0
+    bad = run("keys", "create", "--tenant", "acme", "--endpoints", "root", "--config", str(config))
+    assert bad.returncode == 2 and "unknown ['root']" in bad.stdout

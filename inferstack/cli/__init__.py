@@ -1,5 +1,5 @@
 """`inferstack` command line: serve, models pull, train, ingest, eval, config check, routes,
-router calibrate, prompts, feedback export."""
+router calibrate, prompts, feedback export, keys."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from inferstack import __version__
 from inferstack.cli import eval as eval_cmd
 from inferstack.cli import feedback as feedback_cmd
+from inferstack.cli import keys as keys_cmd
 from inferstack.cli import prompts as prompts_cmd
 from inferstack.cli.common import EXIT_CONFIG
 from inferstack.cli.models import cmd_models_pull, cmd_train
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.set_defaults(func=cmd_router_calibrate)
     eval_cmd.add_parser(sub)
     feedback_cmd.add_parser(sub)
+    keys_cmd.add_parser(sub)
     prompts_cmd.add_parser(sub)
     return parser
 

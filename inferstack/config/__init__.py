@@ -19,6 +19,7 @@ import yaml
 from pydantic import AliasChoices, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from inferstack.config.answers import AnswerCacheConfig
 from inferstack.config.base import ConfigError
 from inferstack.config.guard import GuardConfig
 from inferstack.config.models import ClassifierConfig, EmbeddingsConfig, LocalVllm, ModelSpec, default_models
@@ -67,6 +68,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
     quotas: QuotasConfig = QuotasConfig()
+    cache: AnswerCacheConfig = AnswerCacheConfig()
     router: RouterConfig = Field(default_factory=RouterConfig)
     retrieval: RetrievalConfig = RetrievalConfig()
     guard: GuardConfig = Field(default_factory=GuardConfig)
@@ -120,15 +122,15 @@ class Settings(BaseSettings):
         """Whether any key or tenant has a limit or a budget (else the quota stages drop out)."""
         quotas = self.quotas
         return (
-            quotas.default.any
-            or any(t.any for t in quotas.tenants)
-            or any(k.limits.any for k in self.auth.api_keys)
+            quotas.default.limited
+            or any(t.limited for t in quotas.tenants)
+            or self.auth_enabled  # a key may carry limits of its own
             or bool(self.router.budgets)
         )
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.auth.api_keys)
+        return bool(self.auth.api_keys) or self.auth.require_keys
 
     def check_bind(self) -> None:
         """Loopback without keys: auth off. Any other address without keys: refuse."""

@@ -10,8 +10,8 @@ from inferstack.config.base import Strict
 # Outermost first. A request goes down the list to `generate`; the answer comes back up it, so a
 # stage that acts on both (the guard's output filter, quotas) wraps everything below it.
 DEFAULT_STAGES = (
-    "quota", "input_guard", "output_guard", "persist", "classify", "memory", "retrieve", "route", "budget",
-    "usage", "generate",
+    "quota", "input_guard", "cache", "output_guard", "persist", "classify", "memory", "retrieve", "route",
+    "budget", "usage", "generate",
 )  # fmt: skip
 TERMINAL_STAGE = "generate"
 

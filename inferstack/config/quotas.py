@@ -22,8 +22,9 @@ class Limits(Strict):
     usd_per_month: float | None = Field(default=None, ge=0, description="UTC calendar month")
 
     @property
-    def any(self) -> bool:
-        return any(v is not None for v in self.model_dump().values())
+    def limited(self) -> bool:
+        """Whether any limit is set."""
+        return any(getattr(self, name) is not None for name in type(self).model_fields)
 
 
 class TenantLimits(Limits):
@@ -40,7 +41,13 @@ class QuotasConfig(Strict):
         default="open",
         description="Redis unreachable: open = serve and count in this process; closed = answer 503",
     )
-    store_timeout_ms: float = Field(default=250, gt=0, le=10_000, description="per Redis call")
+    store_timeout_ms: float = Field(
+        default=1000,
+        gt=0,
+        le=10_000,
+        description="per Redis call; it includes the gateway's own event-loop lag, so under load a "
+        "tight bound fails calls Redis answered in time",
+    )
     lease_s: float = Field(
         default=900,
         gt=0,

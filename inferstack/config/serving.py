@@ -18,6 +18,7 @@ class ApiKey(Strict):
     key_env: str | None = None
     key: SecretStr | None = None
     limits: Limits = Field(default=Limits(), description="this key's own limits (the tenant's apply too)")
+    admin: bool = Field(default=False, description="may call /v1/admin/* (create, list, revoke keys)")
 
     @model_validator(mode="after")
     def _one_source(self) -> ApiKey:
@@ -35,7 +36,19 @@ class ApiKey(Strict):
 
 
 class AuthConfig(Strict):
-    api_keys: tuple[ApiKey, ...] = ()
+    api_keys: tuple[ApiKey, ...] = Field(default=(), description="keys from the environment (bootstrap)")
+    require_keys: bool = Field(
+        default=False, description="auth on with stored keys only (`inferstack keys create`), none in config"
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQL store of stored keys; unset: sessions.database_url, else SQLite in the cache",
+    )
+    secret_env: str = Field(
+        default="INFERSTACK_KEY_SECRET",
+        description="env var with the HMAC secret of stored keys (the same on every replica); "
+        "unset: a random one kept in the cache directory",
+    )
 
 
 class LimitsConfig(Strict):

@@ -16,6 +16,7 @@ BUILTIN_STAGES = {
     "quota": f"{_STAGES}.quota:QuotaStage",
     "budget": f"{_STAGES}.quota:BudgetStage",
     "input_guard": f"{_STAGES}.guard:InputGuardStage",
+    "cache": f"{_STAGES}.cache:CacheStage",
     "output_guard": f"{_STAGES}.guard:OutputGuardStage",
     "classify": f"{_STAGES}.classify:ClassifyStage",
     "memory": f"{_STAGES}.memory:MemoryStage",
@@ -29,8 +30,12 @@ BUILTIN_STAGES = {
 REQUIRED_ORDER = ("route", "usage", "generate")
 # Stored turns are redacted text: persist must see the answer before the output guard maps
 # pseudonyms back, and the new messages after the input guard redacted them.
-# The USD reservation needs the route decision and the quota stage's grant.
-INSIDE = (("persist", "output_guard"), ("memory", "input_guard"), ("budget", "route"), ("budget", "quota"))
+# The USD reservation needs the route decision and the quota stage's grant. The cache stores
+# answers the output guard has filtered, of requests the input guard has looked at.
+INSIDE = (
+    ("persist", "output_guard"), ("memory", "input_guard"), ("budget", "route"), ("budget", "quota"),
+    ("cache", "input_guard"), ("output_guard", "cache"),
+)  # fmt: skip
 
 
 def stage_class(entry: str) -> type[Stage]:
@@ -71,6 +76,11 @@ def check_names(settings: Settings) -> list[type[Stage]]:
     positions = [names.index(n) if n in names else -1 for n in REQUIRED_ORDER]
     if -1 in positions or positions != sorted(positions):
         raise settings.key_error("pipeline.stages", f"needs {', '.join(REQUIRED_ORDER)} in this order")
+    if settings.quotas_active and not {"quota", "budget"} <= set(names):
+        raise settings.key_error(
+            "pipeline.stages", "limits or budgets are configured (quotas, router.budgets, auth): "
+            "the list needs `quota` and `budget`, or they would not be enforced",
+        )  # fmt: skip
     for inner, outer in INSIDE:
         if inner in names and outer in names and names.index(inner) < names.index(outer):
             raise settings.key_error("pipeline.stages", f"`{inner}` must come after `{outer}` (inside it)")

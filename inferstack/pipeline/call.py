@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inferstack.config.quotas import Limits
 from inferstack.models.classifier import Intent
 from inferstack.pipeline.protocol import ChatCompletionRequest, CompletionRequest
 from inferstack.retrieval.service import Context
@@ -62,6 +63,10 @@ class Call:
     tenant: str
     # The short id of the API key that authenticated the call (never the key itself).
     key_id: str | None = None
+    key_limits: Limits | None = None  # that key's own limits
+    allowed_models: frozenset[str] | None = None  # the deployments that key may use; None: all
+    # The `Cache-Control` request header (`no-cache`, `no-store`: the answer cache is bypassed).
+    cache_control: str | None = None
     # The `x-session-id` header (the body's `inferstack.session_id` takes precedence).
     session_header: str | None = None
     intent: Intent | None = None

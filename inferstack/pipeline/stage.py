@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from inferstack.answers.service import AnswerCache
 from inferstack.config import Settings
 from inferstack.guard.service import GuardService
 from inferstack.models.classifier import ClassifierService
@@ -39,6 +40,7 @@ class Components:
     retrieval: RetrievalService | None = None
     conversations: ConversationService | None = None
     quotas: QuotaService | None = None
+    answers: AnswerCache | None = None
 
 
 class Stage:

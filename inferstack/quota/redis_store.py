@@ -132,7 +132,10 @@ for i = 0, n - 1 do
   redis.call('ZREM', KEYS[i * 2 + 2], lease)
 end
 if dusd ~= 0 then
-  for i = 1, budgeted * 2 do redis.call('INCRBY', KEYS[n * 2 + i], dusd) end
+  for i = 1, budgeted * 2 do
+    redis.call('INCRBY', KEYS[n * 2 + i], dusd)
+    redis.call('EXPIRE', KEYS[n * 2 + i], 35 * 86400)
+  end
 end
 return 1
 """
@@ -176,8 +179,9 @@ class RedisQuotaStore(QuotaStore):
         keys: list[str] = []
         args: list[Any] = [len(subjects), lease, tokens, int(lease_s * 1000)]
         for subject in subjects:
-            p, limits = f"{self.prefix}{{}}:{subject.name}", subject.limits
-            keys += [p.format("b") + ":requests", p.format("b") + ":tokens", p.format("l")]
+            limits = subject.limits
+            keys += [f"{self.prefix}b:{subject.name}:requests", f"{self.prefix}b:{subject.name}:tokens"]
+            keys.append(f"{self.prefix}l:{subject.name}")
             keys += self._spend_keys(subject, periods)
             day, month = subject.spend_limits_nano()
             args += [

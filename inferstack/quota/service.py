@@ -11,7 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from inferstack.config.quotas import Limits, QuotasConfig
 from inferstack.quota.metrics import QuotaMetrics
@@ -30,12 +31,18 @@ T = TypeVar("T")
 RETRY_AFTER_ERROR_S = 1.0
 
 
+class _Down:
+    """What a call on an unreachable store returns instead of its result."""
+
+
+DOWN = _Down()
+
+
 class QuotaService:
     def __init__(
         self,
         config: QuotasConfig,
         metrics: QuotaMetrics,
-        key_limits: Mapping[str, Limits],
         tenant_usd_per_day: Mapping[str, float],
         store: QuotaStore | None = None,
     ) -> None:
@@ -45,66 +52,74 @@ class QuotaService:
         self.store = store or self.local
         self._down_until = 0.0
         self._settling: set[asyncio.Task[None]] = set()
-        self._key_subjects = {k: Subject(f"key:{k}", v) for k, v in key_limits.items() if v.any}
         tenants = {t.tenant: Limits(**t.model_dump(exclude={"tenant"})) for t in config.tenants}
         for tenant, usd in tenant_usd_per_day.items():  # `router.budgets`: daily spend of a tenant
             base = tenants.get(tenant, config.default)
             if base.usd_per_day is None:
                 tenants[tenant] = base.model_copy(update={"usd_per_day": usd})
-        self._tenant_subjects = {t: Subject(f"tenant:{t}", v) for t, v in tenants.items() if v.any}
-        self._default = config.default
+        # A listed tenant without limits has none (the default is for tenants not listed).
+        self._tenants = {t: Subject(f"tenant:{t}", v) if v.limited else None for t, v in tenants.items()}
+        self._default = config.default if config.default.limited else None
 
-    def subjects(self, tenant: str, key_id: str | None) -> tuple[Subject, ...]:
+    def subjects(self, tenant: str, key_id: str | None, key_limits: Limits | None) -> tuple[Subject, ...]:
+        """The key (when it has limits of its own) and the tenant (its limits, else the default)."""
         found = []
-        if key_id is not None and key_id in self._key_subjects:
-            found.append(self._key_subjects[key_id])
-        subject = self._tenant_subjects.get(tenant)
-        if subject is None and self._default.any:
-            subject = Subject(f"tenant:{tenant}", self._default)
+        if key_id is not None and key_limits is not None and key_limits.limited:
+            found.append(Subject(f"key:{key_id}", key_limits))
+        if tenant in self._tenants:
+            subject = self._tenants[tenant]
+        else:
+            subject = None if self._default is None else Subject(f"tenant:{tenant}", self._default)
         if subject is not None:
             found.append(subject)
         return tuple(found)
 
-    async def _call(self, op: str, store: QuotaStore, work: Callable[[QuotaStore], Awaitable[T]]) -> T:
-        if store is self.local:
+    def _failed(self, store: QuotaStore, exc: BaseException) -> None:
+        self._down_until = time.monotonic() + RETRY_AFTER_ERROR_S
+        self.metrics.store_errors.labels(store.name, self.config.on_store_error).inc()
+        log.warning("quotas: %s store failed (%s)", store.name, type(exc).__name__)
+
+    async def _on(self, op: str, store: QuotaStore, work: Callable[[QuotaStore], Awaitable[T]]) -> T | _Down:
+        """`work` on `store`, timed; DOWN when a shared store is unreachable (or was a moment ago)."""
+        if store is not self.local and time.monotonic() < self._down_until:
+            return DOWN
+        started = time.perf_counter()
+        try:
             return await work(store)
-        if time.monotonic() >= self._down_until:
-            started = time.perf_counter()
-            try:
-                return await work(store)
-            except QuotaExceeded:
-                raise
-            except (RedisError, OSError) as exc:
-                self._down_until = time.monotonic() + RETRY_AFTER_ERROR_S
-                self.metrics.store_errors.labels(store.name, self.config.on_store_error).inc()
-                log.warning(
-                    "quotas: %s store failed (%s); %s", store.name, type(exc).__name__,
-                    "counting in this process" if self.config.on_store_error == "open" else "refusing",
-                )  # fmt: skip
-            finally:
-                self.metrics.store_seconds.labels(store.name, op).observe(time.perf_counter() - started)
-        if self.config.on_store_error == "closed":
-            raise QuotaStoreUnavailable()
-        return await work(self.local)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            self._failed(store, exc)
+            return DOWN
+        finally:
+            self.metrics.store_seconds.labels(store.name, op).observe(time.perf_counter() - started)
 
     async def admit(self, subjects: tuple[Subject, ...], tokens: int) -> Grant:
-        lease = os.urandom(12).hex()
+        """Admission on the store; with it unreachable, `open` admits on this process's counts
+        (the grant then stays there), `closed` refuses with 503."""
+        lease, lease_s = os.urandom(12).hex(), self.config.lease_s
         try:
-            return await self._call(
-                "admit", self.store, lambda s: s.admit(subjects, tokens, lease, self.config.lease_s)
-            )
+            grant = await self._on("admit", self.store, lambda s: s.admit(subjects, tokens, lease, lease_s))
+            if isinstance(grant, _Down):
+                if self.config.on_store_error == "closed":
+                    raise QuotaStoreUnavailable()
+                grant = await self.local.admit(subjects, tokens, lease, lease_s)
+            return grant
         except QuotaExceeded as exc:
             self.metrics.rejections.labels(exc.kind).inc()
             raise
 
     async def reserve_usd(self, grant: Grant, usd: float) -> None:
+        """On the store that admitted the grant, never another: an unreachable one refuses
+        (`closed`) or lets this estimate through uncounted (`open`; settlement still counts)."""
         if not grant.budgeted or usd <= 0:
             return
+        nano = round(usd * NANO)
         try:
-            await self._call("reserve_usd", grant.store, lambda s: s.reserve_usd(grant, round(usd * NANO)))
+            done = await self._on("reserve_usd", grant.store, lambda s: _done(s.reserve_usd(grant, nano)))
         except QuotaExceeded as exc:
             self.metrics.rejections.labels(exc.kind).inc()
             raise
+        if done is DOWN and self.config.on_store_error == "closed":
+            raise QuotaStoreUnavailable()
 
     def settle(self, grant: Grant, tokens: int, usd: float) -> None:
         """The real use replaces the reservation (0, 0 on failure: a release); once per grant.
@@ -118,9 +133,9 @@ class QuotaService:
         task.add_done_callback(self._settling.discard)
 
     async def _settle(self, grant: Grant, tokens: int, usd: float) -> None:
-        try:
-            await self._call("settle", grant.store, lambda s: s.settle(grant, tokens, round(usd * NANO)))
-        except QuotaStoreUnavailable:  # logged, never raised: the answer has already gone out
+        nano = round(usd * NANO)
+        done = await self._on("settle", grant.store, lambda s: _done(s.settle(grant, tokens, nano)))
+        if done is DOWN:  # logged, never raised: the answer has already gone out
             log.warning("quotas: a settlement was lost (store unreachable); its lease expires by itself")
 
     async def drain(self) -> None:
@@ -131,3 +146,8 @@ class QuotaService:
         await self.drain()
         if self.store is not self.local:
             await self.store.aclose()
+
+
+async def _done(work: Awaitable[None]) -> bool:
+    await work
+    return True

@@ -14,9 +14,11 @@ from inferstack.router.quality import PromptFeatures
 
 
 class BudgetExceeded(InferstackError):
+    """What the quota store refuses a spent budget with, when routing finds nothing affordable."""
+
     status = 429
-    type = "rate_limit_error"
-    code = "budget_exceeded"
+    type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ class CostAwarePolicy(RoutingPolicy):
             affordable = [c for c in by_cost if not c.over_budget]
             budget_bound = any(not c.below_tier for c in usable)  # the tier exists but costs too much
             if not affordable or (budget_bound and self.config.budget_exhausted == "reject"):
-                raise BudgetExceeded(f"tenant {ctx.tenant} has no budget left for this request today")
+                raise BudgetExceeded("what the budget has left does not cover this request on any deployment")
             if budget_bound:
                 chosen, reason = affordable[0], "budget_downgrade"
             else:  # no deployment of the needed tier can serve now: the strongest one that can

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from inferstack.config.router import RouterConfig
-from inferstack.errors import BackendUnavailable
+from inferstack.errors import BackendUnavailable, PermissionDenied
 from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
 from inferstack.router.executor import Executor, Outcome
 from inferstack.router.metrics import RouterMetrics
@@ -64,9 +64,15 @@ class RouterService:
             raise BackendUnavailable("no deployment is available right now")
 
     def decide(
-        self, model: str, features: PromptFeatures, tenant: str, remaining: float | None = None
+        self,
+        model: str,
+        features: PromptFeatures,
+        tenant: str,
+        remaining: float | None = None,
+        allowed: frozenset[str] | None = None,
     ) -> Decision:
-        """`remaining`: what the caller's USD budget has left (the quota store's); None = none."""
+        """`remaining`: what the caller's USD budget has left (the quota store's); None = none.
+        `allowed`: the deployments the caller's key may use (`auto` chooses among them only)."""
         if model != AUTO:
             pinned = self.table.pinned(model)
             ctx = RouteContext(features, tenant, None, pinned.spec.tier, remaining, self.config.slo_ttft_ms)
@@ -78,7 +84,12 @@ class RouterService:
             ctx = RouteContext(
                 features, tenant, score, min(need, self.table.max_tier), remaining, self.config.slo_ttft_ms
             )
-            decision = self.policy.choose([judge(d, ctx) for d in self.table], ctx)
+            candidates = [judge(d, ctx) for d in self.table if allowed is None or d.name in allowed]
+            if not candidates:
+                raise PermissionDenied(
+                    "this API key may use none of the deployments `auto` picks from", param="model"
+                )
+            decision = self.policy.choose(candidates, ctx)
         self.metrics.decisions.labels(decision.deployment.name, decision.reason).inc()
         return decision
 

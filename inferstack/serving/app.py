@@ -16,7 +16,9 @@ from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.middleware import (
     ApiKeyAuthMiddleware,
     BodyLimitMiddleware,
+    KeyGate,
     RequestContextMiddleware,
+    configured_principal,
     hash_key,
 )
 from inferstack.serving.openapi import openapi_document
@@ -27,13 +29,14 @@ from inferstack.serving.runtime import build_runtime
 def create_app(settings: Settings) -> FastAPI:
     settings.check_bind()
     check_names(settings)  # an unknown stage, policy or scorer fails here, before anything loads
-    key_digests = {hash_key(k.resolve()): k.tenant for k in settings.auth.api_keys}
+    gate = KeyGate({hash_key(k.resolve()): configured_principal(k) for k in settings.auth.api_keys})
     metrics = GatewayMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await build_runtime(settings, metrics)
         app.state.runtime = runtime
+        gate.stored = runtime.keys
         try:
             yield
         finally:
@@ -53,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(HOT_ROUTES)
     app.include_router(router)
     # Added last = outermost: request context wraps limits, which wrap auth.
-    app.add_middleware(ApiKeyAuthMiddleware, key_digests=key_digests)
+    app.add_middleware(ApiKeyAuthMiddleware, gate=gate, enabled=settings.auth_enabled)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

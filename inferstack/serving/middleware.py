@@ -1,4 +1,4 @@
-"""Pure-ASGI edge middleware: request id, metrics + access log, body limit, API-key auth.
+"""Pure-ASGI edge middleware: request id, metrics + access log, body limit, API-key auth and scopes.
 
 Pure ASGI (not BaseHTTPMiddleware) so streaming responses pass through untouched and the
 per-request cost stays in microseconds.
@@ -6,6 +6,7 @@ per-request cost stays in microseconds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -16,7 +17,9 @@ from collections.abc import Mapping
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inferstack.errors import AuthenticationFailed, InferstackError, PayloadTooLarge
+from inferstack.config.serving import ApiKey
+from inferstack.errors import AuthenticationFailed, InferstackError, PayloadTooLarge, PermissionDenied
+from inferstack.keys.service import DEFAULT_ENDPOINTS, ENDPOINTS, KeyService, Principal
 from inferstack.serving.metrics import GatewayMetrics
 
 log = logging.getLogger("inferstack.access")
@@ -94,6 +97,7 @@ class RequestContextMiddleware:
 # out: answering while the client is still sending would close the connection under it, and the
 # client would see a broken pipe instead of the error. Past it, the connection is closed.
 DRAIN_FACTOR = 8
+DRAIN_S = 5.0
 
 
 class BodyLimitMiddleware:
@@ -104,12 +108,16 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, drained: int, more: bool) -> None:
-        while more and drained <= self.max_bytes * DRAIN_FACTOR:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client has gone: nobody to answer
-            drained += len(message.get("body", b""))
-            more = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(DRAIN_S):  # a client dripping bytes is not waited for
+                while more and drained <= self.max_bytes * DRAIN_FACTOR:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return  # the client has gone: nobody to answer
+                    drained += len(message.get("body", b""))
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            pass
         too_large = PayloadTooLarge(f"request body exceeds the limit of {self.max_bytes} bytes", param=None)
         await send_error(send, too_large, scope.get("state", {}).get("request_id"))
 
@@ -162,33 +170,73 @@ def hash_key(key: str) -> str:
 
 
 def key_id(key: str) -> str:
-    """The short id a key is counted and logged by: 48 bits of its digest, not the key."""
+    """The short id a configured key is counted and logged by: 48 bits of its digest."""
     return hash_key(key)[:12]
 
 
-class ApiKeyAuthMiddleware:
-    """Bearer-key auth for `/v1/*` when keys are configured. Keys are held only as SHA-256
-    digests; the tenant name is put in the request state for limits and accounting."""
+def endpoint_scope(path: str) -> str:
+    """The key scope a `/v1/*` path needs (keys.service.ENDPOINTS)."""
+    if path.startswith("/v1/admin/"):
+        return "admin"
+    if path == "/v1/embeddings":
+        return "embeddings"
+    if path.startswith("/v1/collections/"):
+        return "retrieval_write"
+    if path.startswith(("/v1/sessions", "/v1/users/")):
+        return "sessions"  # read and erase stored transcripts
+    return "chat"
 
-    def __init__(self, app: ASGIApp, key_digests: Mapping[str, str]) -> None:
+
+def configured_principal(key: ApiKey) -> Principal:
+    """A key from the configuration: every endpoint (admin when `admin: true`), every model."""
+    scopes = frozenset(ENDPOINTS if key.admin else DEFAULT_ENDPOINTS)
+    return Principal(key.tenant, key_id(key.resolve()), scopes, None, key.limits)
+
+
+class KeyGate:
+    """Who a bearer key is: a configured key (SHA-256 digest lookup), else a stored one (the
+    key service the lifespan attaches)."""
+
+    def __init__(self, configured: Mapping[str, Principal]) -> None:
+        self.configured = dict(configured)
+        self.stored: KeyService | None = None
+
+    async def resolve(self, token: str) -> Principal | None:
+        found = self.configured.get(hash_key(token))
+        if found is None and self.stored is not None:
+            found = await self.stored.authenticate(token)
+        return found
+
+
+class ApiKeyAuthMiddleware:
+    """Bearer-key auth for `/v1/*` when auth is on: 401 for a missing or unknown key, 403 for an
+    endpoint outside the key's scopes. The tenant, the key's short id and what it may do are put
+    in the request state for limits, accounting and model scopes."""
+
+    def __init__(self, app: ASGIApp, gate: KeyGate, enabled: bool) -> None:
         self.app = app
-        self.key_digests = dict(key_digests)
+        self.gate = gate
+        self.enabled = enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.key_digests or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http" or not self.enabled or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
         auth = _header(scope, b"authorization") or ""
         scheme, _, token = auth.partition(" ")
-        digest = hash_key(token.strip())
-        tenant = self.key_digests.get(digest) if scheme.lower() == "bearer" else None
-        if tenant is None:
-            error = AuthenticationFailed(
-                "missing or invalid API key; send `Authorization: Bearer <key>`",
+        principal = await self.gate.resolve(token.strip()) if scheme.lower() == "bearer" else None
+        request_id = scope.get("state", {}).get("request_id")
+        if principal is None:
+            error: InferstackError = AuthenticationFailed(
+                "missing, invalid, expired or revoked API key; send `Authorization: Bearer <key>`",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-            await send_error(send, error, scope.get("state", {}).get("request_id"))
+            await send_error(send, error, request_id)
+            return
+        needed = endpoint_scope(scope["path"])
+        if not principal.may(needed):
+            await send_error(send, PermissionDenied(f"this API key lacks the `{needed}` scope"), request_id)
             return
         state = scope.setdefault("state", {})
-        state["tenant"], state["key_id"] = tenant, digest[:12]
+        state["tenant"], state["key_id"], state["principal"] = principal.tenant, principal.key_id, principal
         await self.app(scope, receive, send)

@@ -15,6 +15,7 @@ from inferstack.pipeline.protocol import ChatCompletionRequest, CompletionReques
 from inferstack.serving import schemas
 from inferstack.serving.protocol import (
     ClassifyRequest,
+    CreateKeyRequest,
     EmbeddingRequest,
     FeedbackRequest,
     GuardScanRequest,
@@ -74,6 +75,14 @@ CONTRACT = (
              FeedbackRequest, schemas.FeedbackOut, errors=(400, 401, 404, 413, 503)),
     Endpoint("DELETE", "/v1/users/{user}", "Sessions", "Erase every session of an end user (OpenAI `user`)",
              None, schemas.UserDeleted, errors=(400, 401, 503)),
+    Endpoint("POST", "/v1/admin/keys", "Admin", "Create a stored key (`isk-...`, shown once)",
+             CreateKeyRequest, schemas.ApiKeyCreated, errors=(400, 401, 403, 413, 503)),
+    Endpoint("GET", "/v1/admin/keys", "Admin", "Stored keys (`?tenant=`), never the key itself", None,
+             schemas.ApiKeyList, errors=(401, 403, 503)),
+    Endpoint("DELETE", "/v1/admin/keys/{key_id}", "Admin", "Revoke a key (every replica within 1 s)", None,
+             schemas.ApiKeyRevoked, errors=(401, 403, 404, 503)),
+    Endpoint("POST", "/v1/admin/keys/{key_id}/rotate", "Admin", "A new key with the same scopes; the old "
+             "one revoked", None, schemas.ApiKeyCreated, errors=(401, 403, 404, 503)),
     Endpoint("GET", "/health", "Operations", "Process alive", None, schemas.Health, errors=()),
     Endpoint("GET", "/ready", "Operations", "Every required stage loaded, backends healthy (else 503)",
              None, schemas.Readiness, errors=()),
@@ -81,6 +90,7 @@ CONTRACT = (
 )  # fmt: skip
 
 _ERROR_TEXT = {400: "Bad request (`param` names the field)", 401: "Missing or invalid API key",
+               403: "The key lacks the scope (endpoint or model)",
                404: "Unknown model, document, session, turn or route", 413: "Body or text over the limit",
                429: "Over a budget or limit", 503: "Stage disabled, or no backend available (Retry-After)",
                504: "The backend did not answer in time"}  # fmt: skip

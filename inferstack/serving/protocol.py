@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from inferstack.config.quotas import Limits
 from inferstack.pipeline.protocol import COLLECTION_PATTERN, ParamError
 
 EmbeddingInput = (
@@ -93,3 +94,20 @@ class FeedbackRequest(BaseModel):
     turn_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="`inferstack.memory.turn_id` of the answer")
     rating: Literal[1, -1]
     comment: str | None = Field(default=None, max_length=4000)
+
+
+class CreateKeyRequest(BaseModel):
+    """`POST /v1/admin/keys`: a new stored key (the key is in the answer, once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    name: str = Field(default="", max_length=128)
+    endpoints: list[Literal["chat", "embeddings", "retrieval_write", "sessions", "admin"]] | None = Field(
+        default=None, min_length=1
+    )
+    models: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None, min_length=1
+    )
+    limits: Limits = Limits()
+    expires_in_days: float | None = Field(default=None, gt=0, le=3650)

@@ -14,12 +14,14 @@ from starlette.routing import Match, Route
 from starlette.types import Receive, Scope
 
 from inferstack.config import ANONYMOUS_TENANT
-from inferstack.errors import ClientClosedRequest
+from inferstack.errors import ClientClosedRequest, PermissionDenied
+from inferstack.keys.service import Principal
 from inferstack.pipeline.call import Call
 from inferstack.pipeline.protocol import ChatCompletionRequest, CompletionRequest
 from inferstack.pipeline.runner import Generation
 from inferstack.serving.protocol import (
     ClassifyRequest,
+    CreateKeyRequest,
     EmbeddingRequest,
     FeedbackRequest,
     GuardScanRequest,
@@ -86,16 +88,27 @@ async def parse_body(request: Request, model: type[M]) -> M:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
+def _call(request: Request, body: ChatCompletionRequest | CompletionRequest) -> Call:
+    """The pipeline's Call for this request; a model outside the key's scope is a 403."""
+    principal: Principal | None = request.scope.get("state", {}).get("principal")
+    if principal is not None and not principal.may_use(body.model):
+        raise PermissionDenied(f"this API key may not use model {body.model!r}", param="model")
+    return Call(
+        body,
+        request.state.request_id,
+        _tenant(request),
+        key_id=None if principal is None else principal.key_id,
+        key_limits=None if principal is None else principal.limits,
+        allowed_models=None if principal is None else principal.models,
+        cache_control=request.headers.get("cache-control"),
+        session_header=request.headers.get("x-session-id"),
+    )
+
+
 async def _generate(
     request: Request, model: type[ChatCompletionRequest] | type[CompletionRequest]
 ) -> Response:
-    call = Call(
-        await parse_body(request, model),
-        request.state.request_id,
-        _tenant(request),
-        key_id=request.scope.get("state", {}).get("key_id"),
-        session_header=request.headers.get("x-session-id"),
-    )
+    call = _call(request, await parse_body(request, model))
     work = _runtime(request).pipeline.run(call)
     return _generation_response(await cancel_on_disconnect(request.receive, work))
 
@@ -110,7 +123,7 @@ async def completions(request: Request) -> Response:
 
 async def route_dry_run(request: Request) -> Response:
     """`POST /v1/route`: the decision chat completions would make for this body; nothing runs."""
-    call = Call(await parse_body(request, ChatCompletionRequest), request.state.request_id, _tenant(request))
+    call = _call(request, await parse_body(request, ChatCompletionRequest))
     runtime = _runtime(request)
     # Only the stages marked for it (classify, route): a dry run stays cheap, and retrieval's
     # context, which would add prompt tokens, is not fetched.
@@ -197,6 +210,23 @@ async def session_feedback(request: Request) -> Response:
     return JSONResponse(await endpoints.feedback(_tenant(request), request.path_params["session_id"], body))
 
 
+async def create_key(request: Request) -> Response:
+    body = await parse_body(request, CreateKeyRequest)
+    return JSONResponse(await _runtime(request).key_endpoints.create(body), status_code=201)
+
+
+async def list_keys(request: Request) -> Response:
+    return JSONResponse(await _runtime(request).key_endpoints.list(request.query_params.get("tenant")))
+
+
+async def revoke_key(request: Request) -> Response:
+    return JSONResponse(await _runtime(request).key_endpoints.revoke(request.path_params["key_id"]))
+
+
+async def rotate_key(request: Request) -> Response:
+    return JSONResponse(await _runtime(request).key_endpoints.rotate(request.path_params["key_id"]))
+
+
 HOT_ROUTES = [
     HotRoute("/v1/chat/completions", chat_completions, methods=["POST"]),
     HotRoute("/v1/completions", completions, methods=["POST"]),
@@ -212,6 +242,10 @@ HOT_ROUTES = [
     HotRoute("/v1/sessions/{session_id}", delete_session, methods=["DELETE"]),
     HotRoute("/v1/sessions/{session_id}/feedback", session_feedback, methods=["POST"]),
     HotRoute("/v1/users/{user}", delete_user, methods=["DELETE"]),
+    HotRoute("/v1/admin/keys", create_key, methods=["POST"]),
+    HotRoute("/v1/admin/keys", list_keys, methods=["GET"]),
+    HotRoute("/v1/admin/keys/{key_id}", revoke_key, methods=["DELETE"]),
+    HotRoute("/v1/admin/keys/{key_id}/rotate", rotate_key, methods=["POST"]),
 ]
 
 

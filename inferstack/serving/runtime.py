@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inferstack.answers.service import AnswerCache
 from inferstack.config import Settings
 from inferstack.config.cache import CacheLayout
 from inferstack.config.models import LocalVllm, ModelSpec, RemoteBackend
 from inferstack.guard.service import GuardService
+from inferstack.keys.service import KeyService, open_keys
 from inferstack.models.classifier import ClassifierService
 from inferstack.models.embeddings import Embedder
 from inferstack.models.materialize import pull
@@ -22,7 +24,6 @@ from inferstack.pipeline.build import build_pipeline
 from inferstack.pipeline.runner import Pipeline
 from inferstack.pipeline.stage import Components
 from inferstack.prompts import PromptRegistry
-from inferstack.quota.metrics import QuotaMetrics
 from inferstack.quota.service import QuotaService
 from inferstack.retrieval.service import RetrievalService
 from inferstack.router.backend import OpenAIBackend
@@ -31,10 +32,11 @@ from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
 from inferstack.router.health import HealthPoller
 from inferstack.router.service import RouterService, load_threshold
 from inferstack.router.stats import LiveStats, VllmStatsScraper
+from inferstack.serving.keys import KeyEndpoints
 from inferstack.serving.metrics import GatewayMetrics
-from inferstack.serving.middleware import key_id
 from inferstack.serving.service import ClassifyService, EmbeddingService, GuardEndpoint, RetrievalEndpoints
 from inferstack.serving.sessions import SessionEndpoints
+from inferstack.serving.stores import build_answer_cache, build_quotas
 from inferstack.sessions.memory import TokenCounter
 from inferstack.sessions.service import ConversationService
 
@@ -57,9 +59,12 @@ class Runtime:
     guard: GuardService | None = None
     conversations: ConversationService | None = None
     quotas: QuotaService | None = None
+    keys: KeyService | None = None
+    answers: AnswerCache | None = None
     guard_endpoint: GuardEndpoint = field(default_factory=lambda: GuardEndpoint(None, 1))
     retrieval_endpoints: RetrievalEndpoints = field(default_factory=lambda: RetrievalEndpoints(None))
     session_endpoints: SessionEndpoints = field(default_factory=lambda: SessionEndpoints(None))
+    key_endpoints: KeyEndpoints = field(default_factory=lambda: KeyEndpoints(None))
     created: int = field(default_factory=lambda: int(time.time()))
 
     def model_list(self) -> dict[str, Any]:
@@ -120,6 +125,10 @@ class Runtime:
             await self.conversations.aclose()
         if self.quotas is not None:
             await self.quotas.aclose()
+        if self.keys is not None:
+            await self.keys.close()
+        if self.answers is not None:
+            await self.answers.aclose()
 
 
 def _deployment_for(spec: ModelSpec, settings: Settings) -> Deployment:
@@ -238,22 +247,6 @@ async def _open_conversations(
     return conversations
 
 
-def build_quotas(settings: Settings, metrics: GatewayMetrics) -> QuotaService:
-    """The limits of every key and tenant, counted in this process or in Redis."""
-    cfg = settings.quotas
-    store = None
-    if cfg.store == "redis":
-        from inferstack.quota.redis_store import RedisQuotaStore
-
-        url = cfg.redis_url or os.environ.get(cfg.redis_url_env or "", "")
-        if not url:
-            raise settings.key_error("quotas.redis_url_env", f"env var {cfg.redis_url_env} is empty")
-        store = RedisQuotaStore.from_url(url, cfg.store_timeout_ms / 1000)
-    key_limits = {key_id(k.resolve()): k.limits for k in settings.auth.api_keys}
-    usd_per_day = {b.tenant: b.usd_per_day for b in settings.router.budgets}
-    return QuotaService(cfg, QuotaMetrics(metrics.registry), key_limits, usd_per_day, store)
-
-
 def milvus_uri(settings: Settings, cache: CacheLayout) -> str:
     return settings.retrieval.milvus_uri or str(cache.data / "milvus.db")
 
@@ -312,6 +305,8 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     log.info("router: policy=%s threshold=%.3f (%s)", settings.router.policy, threshold, threshold_source)
     router = RouterService(table, settings.router, metrics.router, threshold)
     quotas = build_quotas(settings, metrics) if settings.quotas_active else None
+    answers = build_answer_cache(settings, metrics) if settings.cache.enabled else None
+    keys = await open_keys(settings, cache) if settings.auth_enabled else None
     embedder = None
     if settings.embeddings.enabled:
         embedder = await asyncio.to_thread(Embedder.from_config, settings.embeddings, cache)
@@ -323,7 +318,7 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     )
     parts = Components(
         settings, router, metrics.pipeline, prompts, classifier=classifier, guard=guard, retrieval=retrieval,
-        conversations=conversations, quotas=quotas,
+        conversations=conversations, quotas=quotas, answers=answers,
     )  # fmt: skip
     try:
         pipeline = build_pipeline(parts)
@@ -341,6 +336,9 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
         guard=guard,
         conversations=conversations,
         quotas=quotas,
+        answers=answers,
+        keys=keys,
+        key_endpoints=KeyEndpoints(keys),
         session_endpoints=SessionEndpoints(conversations),
         guard_endpoint=GuardEndpoint(guard, settings.guard.max_chars),
         retrieval_endpoints=RetrievalEndpoints(retrieval),

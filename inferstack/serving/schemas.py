@@ -56,6 +56,9 @@ class RouteRecord(_Exact):
     failovers: list[dict[str, Any]] = Field(description="mid-stream failovers: from, to, after_tokens")
     recovery_ms: float | None = Field(default=None, description="mid-stream: break to next token")
     actual_cost_usd: float | None = Field(description="settled from the backend's token usage")
+    cache: Literal["hit"] | None = Field(
+        default=None, description="`hit`: answered from the answer cache (the record of the stored answer)"
+    )
 
 
 class Source(_Exact):
@@ -346,3 +349,33 @@ class FeedbackOut(_Exact):
     session_id: str
     turn_id: str
     rating: int
+
+
+class ApiKeyOut(_Exact):
+    """A stored key as the admin API shows it (never its digest)."""
+
+    id: str
+    tenant: str
+    name: str
+    endpoints: list[str] | None
+    models: list[str] | None
+    limits: dict[str, float]
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    active: bool
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str  # shown once
+    replaces: str | None = None  # rotation: the id of the key this one replaces (now revoked)
+
+
+class ApiKeyList(_Exact):
+    object: Literal["list"]
+    data: list[ApiKeyOut]
+
+
+class ApiKeyRevoked(_Exact):
+    id: str
+    revoked: bool

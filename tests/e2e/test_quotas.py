@@ -1,6 +1,7 @@
-"""Quotas exact across replicas: two real gateway processes share one real Redis and the real
-vLLM of the session; every limit holds whichever replica a request reaches, and Redis going
-away is answered by each gateway's configured mode, then recovered from by itself."""
+"""Keys and quotas across replicas: two real gateway processes share one real Redis, one key
+database and the real vLLM of the session; every limit holds whichever replica a request
+reaches, a key revoked on one is refused by the other within a second, and Redis going away is
+answered by each gateway's configured mode, then recovered from by itself."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ KEYS = {
     "budget": "isk-test-budget-0123456789",
     "free": "isk-test-free-01234",
 }
+ADMIN = "test-admin-key-0123456789"
 BUDGET_USD = 0.05
 MAX_TOKENS = 4
 # Input is free and each output token costs $0.001: a reservation (max_tokens) always covers
@@ -30,18 +32,27 @@ MAX_TOKENS = 4
 PRICE = {"kind": "per-token", "input_usd_per_1m": 0.0, "output_usd_per_1m": 1000.0}
 
 
-def _light_config(redis_url: str, on_error: str) -> dict[str, object]:
+def _light_config(redis_url: str, on_error: str, keys_db: Path) -> dict[str, object]:
     return {
         "guard": {"enabled": False},
         "classifier": {"enabled": False},
         "retrieval": {"enabled": False},
         "sessions": {"enabled": False},
         "embeddings": {"enabled": False},
-        "auth": {"api_keys": [{"tenant": t, "key": k} for t, k in KEYS.items()]},
+        "auth": {
+            "api_keys": [
+                *({"tenant": t, "key": k} for t, k in KEYS.items()),
+                {"tenant": "ops", "key": ADMIN, "admin": True},
+            ],
+            "database_url": f"sqlite+aiosqlite:///{keys_db}",  # one key store for both replicas
+        },
         "quotas": {
             "store": "redis",
             "redis_url": redis_url,
             "on_store_error": on_error,
+            # vLLM takes both cores of the test box while 200 requests run: the gateways' event
+            # loops lag by more than the default 1 s, which would read as Redis being down.
+            "store_timeout_ms": 5000,
             "tenants": [
                 {"tenant": "rpm", "requests_per_minute": 4},
                 {"tenant": "budget", "usd_per_day": BUDGET_USD},
@@ -63,13 +74,15 @@ def replicas(
     tmp_path_factory: pytest.TempPathFactory, gateway: Gateway, own_redis: RedisServer
 ) -> Iterator[tuple[Gateway, Gateway]]:
     remote = {"kind": "remote", "base_url": f"{gateway.vllm_url}/v1"}
+    keys_db = tmp_path_factory.mktemp("keys") / "keys.db"
     started = []
     for name, mode in (("open", "open"), ("closed", "closed")):
         started.append(
             start_gateway(
                 tmp_path_factory.mktemp(f"replica-{name}"),
                 local_model={"serve": remote, "served_name": "smollm2-135m", "cost": PRICE},
-                extra_config=_light_config(own_redis.url, mode),
+                extra_config=_light_config(own_redis.url, mode, keys_db),
+                extra_env={"INFERSTACK_KEY_SECRET": "one-secret-for-every-replica"},
             )
         )
     yield started[0], started[1]
@@ -122,6 +135,45 @@ def test_concurrent_requests_on_both_replicas_never_overspend_the_budget(
         return int(store.get(_spend_key("budget")) or 0) / 1e9
 
     wait_for(lambda: abs(counted() - spent) < 1e-9, 5, lambda: f"store {counted()} vs settled {spent}")
+
+
+def test_a_key_made_on_one_replica_works_on_the_other_and_its_revocation_too(
+    replicas: tuple[Gateway, Gateway],
+) -> None:
+    a, b = replicas
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    body = {"tenant": "team-k", "name": "ci", "limits": {"requests_per_minute": 100}}
+    made = httpx.post(f"{a.url}/v1/admin/keys", headers=admin, json=body, timeout=30)
+    assert made.status_code == 201, made.text
+    created = made.json()
+    key = created["key"]
+    assert key.startswith("isk-") and created["tenant"] == "team-k" and "digest" not in created
+    assert _chat(b.url, key).status_code == 200  # the other replica reads the same store
+    listed = httpx.get(f"{b.url}/v1/admin/keys", headers=admin, params={"tenant": "team-k"}).json()["data"]
+    assert [k["id"] for k in listed] == [created["id"]] and key not in str(listed)
+    assert httpx.get(f"{b.url}/v1/admin/keys", headers={"Authorization": f"Bearer {key}"}).status_code == 403
+    revoked_at = time.monotonic()
+    assert httpx.delete(f"{a.url}/v1/admin/keys/{created['id']}", headers=admin).json()["revoked"] is True
+    took = wait_for(lambda: _chat(b.url, key).status_code == 401, 3, "revocation on the other replica")
+    assert time.monotonic() - revoked_at <= 1.5 and took <= 1.5  # the lookup cache is 1 s
+    for replica in (a, b):
+        assert key not in replica.log_text()
+
+
+def test_key_scopes_refuse_other_endpoints_and_models(replicas: tuple[Gateway, Gateway]) -> None:
+    a, _ = replicas
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    body = {"tenant": "team-k", "endpoints": ["chat"], "models": ["auto"]}
+    key = httpx.post(f"{a.url}/v1/admin/keys", headers=admin, json=body).json()["key"]
+    pinned = _chat(a.url, key)  # pins smollm2-135m, outside the key's models
+    assert pinned.status_code == 403 and pinned.json()["error"]["param"] == "model"
+    embed = httpx.post(f"{a.url}/v1/embeddings", json={"model": "x", "input": "hi"},
+                       headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    assert embed.status_code == 403 and embed.json()["error"]["type"] == "permission_error"
+    bad = httpx.post(
+        f"{a.url}/v1/admin/keys", headers=admin, json={"tenant": "team-k", "endpoints": ["root"]}
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["param"].startswith("endpoints")
 
 
 def _spend_key(tenant: str) -> str:

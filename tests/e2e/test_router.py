@@ -197,7 +197,7 @@ def test_budget_downgrades_then_refuses(routed: Gateway) -> None:
 
     with pytest.raises(openai.RateLimitError) as refused:
         client(routed, "broke").chat.completions.create(model="auto", messages=SIMPLE, max_tokens=8)
-    assert refused.value.status_code == 429 and refused.value.code == "budget_exceeded"
+    assert refused.value.status_code == 429 and refused.value.code == "insufficient_quota"
 
 
 def test_retry_hides_one_transient_failure(routed: Gateway, standin: str) -> None:

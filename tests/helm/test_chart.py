@@ -129,6 +129,12 @@ def test_gateway_probes_and_security() -> None:
     secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
     assert secret_refs["INFERSTACK_KEY_TEAM_A"] == {"name": "inferstack-keys", "key": "team-a"}
     assert secret_refs["INFERSTACK_MANAGED_API_KEY"] == {"name": "inferstack-keys", "key": "managed-api-key"}
+    # stored keys: one HMAC secret for every pod (optional: only configured keys without it)
+    assert secret_refs["INFERSTACK_KEY_SECRET"] == {
+        "name": "inferstack-keys",
+        "key": "key-secret",
+        "optional": True,
+    }
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["REDIS_URL"] == "redis://redis.data:6379/0"
     # sessions in the shared PostgreSQL, its URL from the Secret, never in the config map
@@ -146,6 +152,8 @@ def test_gateway_probes_and_security() -> None:
     default = yaml.safe_load(gateway_config(render({})))
     assert default["retrieval"] == {"enabled": False} and default["sessions"] == {"enabled": False}
     assert default["quotas"] == {"store": "local", "on_store_error": "open"}
+    assert config["cache"] == {"enabled": True, "ttl_s": 300, "store": "redis", "redis_url_env": "REDIS_URL"}
+    assert default["cache"] == {"enabled": True, "ttl_s": 300, "store": "local"}
     no_milvus = yaml.safe_load(gateway_config(render({"postgres": {"urlSecret": "pg"}})))
     assert no_milvus["sessions"]["long_term_memory"] is False  # it would live in a per-pod file
 

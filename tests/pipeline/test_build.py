@@ -70,13 +70,13 @@ def test_the_default_order_and_switched_off_stages(tmp_path: Path) -> None:
     assert describe(configured_stages(limited))["response"][-1] == "quota"  # the last to see the answer
     order = describe(configured_stages(settings))
     assert order["request"] == [
-        "input_guard", "output_guard", "classify", "memory", "retrieve", "route", "generate",
+        "input_guard", "cache", "output_guard", "classify", "memory", "retrieve", "route", "generate",
     ]  # fmt: skip
-    assert order["response"] == ["generate", "usage", "route", "persist", "output_guard"]
+    assert order["response"] == ["generate", "usage", "route", "persist", "output_guard", "cache"]
     assert order["dry_run"] == ["classify", "route"]
     off, _ = settings_from(
         tmp_path, "guard: {enabled: false}\nclassifier: {in_chat: false}\nsessions: {enabled: false}\n"
     )
-    assert [c.name for c in configured_stages(off)] == ["retrieve", "route", "usage", "generate"]
+    assert [c.name for c in configured_stages(off)] == ["cache", "retrieve", "route", "usage", "generate"]
     no_encoder, _ = settings_from(tmp_path, "embeddings: {enabled: false}\n")
     assert "retrieve" not in [c.name for c in configured_stages(no_encoder)]

@@ -17,9 +17,10 @@ from inferstack.quota.store import QuotaExceeded, QuotaStoreUnavailable
 from loadtest.redis_server import RedisServer
 
 
-def service(config: QuotasConfig, store: RedisQuotaStore | None = None, **kw: object) -> QuotaService:
-    registry = CollectorRegistry()
-    return QuotaService(config, QuotaMetrics(registry), kw.get("keys", {}), kw.get("usd", {}), store)  # type: ignore[arg-type]
+def service(
+    config: QuotasConfig, store: RedisQuotaStore | None = None, usd: dict[str, float] | None = None
+) -> QuotaService:
+    return QuotaService(config, QuotaMetrics(CollectorRegistry()), usd or {}, store)
 
 
 def test_subjects_are_the_key_and_the_tenant_with_their_own_limits() -> None:
@@ -27,19 +28,21 @@ def test_subjects_are_the_key_and_the_tenant_with_their_own_limits() -> None:
         default=Limits(requests_per_minute=100),
         tenants=({"tenant": "acme", "tokens_per_minute": 5000},),  # type: ignore[arg-type]
     )
-    quotas = service(config, keys={"k1": Limits(concurrent_requests=2), "k2": Limits()}, usd={"acme": 3.0})
-    key, team = quotas.subjects("acme", "k1")
+    quotas = service(config, usd={"acme": 3.0})
+    key, team = quotas.subjects("acme", "k1", Limits(concurrent_requests=2))
     assert (key.name, key.limits.concurrent_requests) == ("key:k1", 2)
     assert (team.name, team.limits.tokens_per_minute, team.limits.usd_per_day) == ("tenant:acme", 5000, 3.0)
-    assert [s.name for s in quotas.subjects("other", "k2")] == ["tenant:other"]  # k2 has no limits
-    assert quotas.subjects("other", None)[0].limits.requests_per_minute == 100  # the default
+    assert [s.name for s in quotas.subjects("other", "k2", Limits())] == ["tenant:other"]  # k2: none
+    assert quotas.subjects("other", None, None)[0].limits.requests_per_minute == 100  # the default
+    listed = service(QuotasConfig(default=Limits(requests_per_minute=1), tenants=({"tenant": "vip"},)))  # type: ignore[arg-type]
+    assert listed.subjects("vip", None, None) == ()  # listed without limits: none, not the default
 
 
 async def test_redis_down_fails_open_counting_locally_then_recovers(tmp_path: Path) -> None:
     server = RedisServer(tmp_path).start()
     store = RedisQuotaStore.from_url(server.url, 0.25)
     quotas = service(QuotasConfig(default=Limits(requests_per_minute=2)), store)
-    subjects = quotas.subjects("acme", None)
+    subjects = quotas.subjects("acme", None, None)
     assert (await quotas.admit(subjects, 1)).store is store
     server.stop()
     fallback = await quotas.admit(subjects, 1)  # Redis gone: served, counted in this process
@@ -56,11 +59,13 @@ async def test_redis_down_fails_open_counting_locally_then_recovers(tmp_path: Pa
     server.stop()
 
 
-async def test_redis_down_fails_closed_with_503_when_configured(tmp_path: Path) -> None:
+async def test_redis_down_fails_closed_with_503_when_configured(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     server = RedisServer(tmp_path).start()
     store = RedisQuotaStore.from_url(server.url, 0.25)
     quotas = service(QuotasConfig(default=Limits(requests_per_minute=50), on_store_error="closed"), store)
-    subjects = quotas.subjects("acme", None)
+    subjects = quotas.subjects("acme", None, None)
     grant = await quotas.admit(subjects, 1)
     server.stop()
     with pytest.raises(QuotaStoreUnavailable) as refused:
@@ -68,5 +73,6 @@ async def test_redis_down_fails_closed_with_503_when_configured(tmp_path: Path) 
     assert (refused.value.status, refused.value.headers["Retry-After"]) == (503, "1")
     quotas.settle(grant, 1, 0.0)  # a lost settlement is logged, never raised
     await quotas.drain()
-    assert grant.done
+    assert "a settlement was lost" in caplog.text
+    assert quotas.local.leases == {}  # never redirected to this process's counts
     await quotas.aclose()

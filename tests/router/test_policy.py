@@ -4,7 +4,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from inferstack.config.router import Capabilities, RouterConfig
-from inferstack.errors import BackendUnavailable, InvalidRequest, ModelNotFound
+from inferstack.errors import BackendUnavailable, InvalidRequest, ModelNotFound, PermissionDenied
 from inferstack.router.backend import BackendState
 from inferstack.router.deployments import DeploymentTable
 from inferstack.router.metrics import RouterMetrics
@@ -69,7 +69,7 @@ def test_budget_downgrade_or_reject(fleet) -> None:  # type: ignore[no-untyped-d
     assert [d.name for d in downgraded.fallbacks] == []  # nothing else is affordable
     with pytest.raises(BudgetExceeded) as refused:
         router(fleet, budget_exhausted="reject").decide("auto", HARD, "acme", left)
-    assert refused.value.status == 429 and refused.value.code == "budget_exceeded"
+    assert refused.value.status == 429 and refused.value.code == "insufficient_quota"
     with pytest.raises(BudgetExceeded):
         router(fleet).decide("auto", EASY, "acme", 0.0)
 
@@ -137,3 +137,13 @@ def test_dry_run_has_the_contract_fields(fleet) -> None:  # type: ignore[no-unty
     for candidate in body["candidates"]:
         assert {"deployment", "eligible", "why", "estimated_cost_usd"} <= set(candidate)
     assert body["estimated_cost_usd"] == pytest.approx(100 * 1.0e-6 * 0.1 + 100 * 1.0e-6, rel=1e-3)
+
+
+def test_auto_picks_only_among_the_deployments_the_key_may_use(fleet) -> None:  # type: ignore[no-untyped-def]
+    decision = router(fleet).decide("auto", HARD, "acme", None, frozenset({"local-small"}))
+    assert decision.deployment.name == "local-small" and [c.deployment.name for c in decision.candidates] == [
+        "local-small"
+    ]
+    with pytest.raises(PermissionDenied) as refused:
+        router(fleet).decide("auto", HARD, "acme", None, frozenset({"elsewhere"}))
+    assert (refused.value.status, refused.value.param) == (403, "model")

@@ -174,3 +174,18 @@ def test_a_bad_prompt_template_stops_start_up(tmp_path) -> None:  # type: ignore
     expected = f"^{re.escape(str(bad))}:3: template 'rag': variable 'extra' is not declared"
     with pytest.raises(PromptError, match=expected), TestClient(app):
         pass
+
+
+@pytest.mark.parametrize(
+    ("path", "scope"),
+    [
+        ("/v1/chat/completions", "chat"), ("/v1/completions", "chat"), ("/v1/route", "chat"),
+        ("/v1/embeddings", "embeddings"), ("/v1/collections/docs/documents", "retrieval_write"),
+        ("/v1/sessions", "sessions"), ("/v1/sessions/s1/messages", "sessions"), ("/v1/users/u1", "sessions"),
+        ("/v1/admin/keys", "admin"), ("/v1/admin/keys/key_1/rotate", "admin"),
+    ],
+)  # fmt: skip
+def test_every_path_needs_its_key_scope(path: str, scope: str) -> None:
+    from inferstack.serving.middleware import endpoint_scope
+
+    assert endpoint_scope(path) == scope

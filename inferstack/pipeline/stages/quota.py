@@ -14,7 +14,7 @@ from inferstack.pipeline.call import Call
 from inferstack.pipeline.stage import Components, Stage
 from inferstack.pipeline.stages.route import prompt_features
 from inferstack.quota.service import QuotaService
-from inferstack.quota.store import Grant, format_reset
+from inferstack.quota.store import NANO, Grant, format_reset
 
 _STATE = "quota"
 
@@ -55,15 +55,18 @@ class QuotaStage(Stage):
         return cls(parts.quotas, parts.settings.router.default_output_tokens)
 
     async def on_request(self, call: Call) -> None:
-        subjects = self.quotas.subjects(call.tenant, call.key_id)
+        subjects = self.quotas.subjects(call.tenant, call.key_id, call.key_limits)
         if not subjects:
             return
         features = prompt_features(call.request, None, self.default_output)
-        grant = await self.quotas.admit(subjects, features.prompt_tokens + features.output_tokens)
+        choices = max(call.request.n, getattr(call.request, "best_of", None) or 1)
+        grant = await self.quotas.admit(subjects, features.prompt_tokens + features.output_tokens * choices)
         call.state[_STATE] = grant
         call.budget_left_usd = grant.budget_left_usd
-        # However the call ends (error, cancel, client gone): released, unless already settled.
-        call.closers.append(lambda: self.quotas.settle(grant, 0, 0.0))
+        # However the call ends (an error, a cancel, the client gone mid-stream): settled if a
+        # backend was at work (what it used when known, else the whole reservation), released
+        # if none was. Nothing once the answer has settled it.
+        call.closers.append(lambda: self._settle(call))
 
     def on_headers(self, call: Call) -> None:
         grant = call.state.get(_STATE)
@@ -74,11 +77,14 @@ class QuotaStage(Stage):
         grant: Grant | None = call.state.get(_STATE)
         if grant is None or grant.done:
             return
-        usage = call.usage or {}
-        tokens = usage.get("total_tokens")
+        if call.outcome.served_by is None:  # no backend did any work (refused, cached, failed)
+            self.quotas.settle(grant, 0, 0.0)
+            return
+        tokens = (call.usage or {}).get("total_tokens")
         if not isinstance(tokens, int):
-            tokens = 0 if call.outcome.served_by is None else grant.tokens
-        self.quotas.settle(grant, tokens, call.cost_usd or 0.0)
+            tokens = grant.tokens
+        usd = call.cost_usd if call.cost_usd is not None else grant.usd_nano / NANO
+        self.quotas.settle(grant, tokens, usd)
 
     async def on_body(self, call: Call, body: dict[str, Any]) -> None:
         self._settle(call)

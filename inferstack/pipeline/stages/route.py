@@ -84,7 +84,9 @@ class RouteStage(Stage):
         features = prompt_features(call.request, call.intent, self.default_output)
         if call.grounding.tokens:
             features = replace(features, prompt_tokens=features.prompt_tokens + call.grounding.tokens)
-        call.decision = self.router.decide(call.request.model, features, call.tenant, call.budget_left_usd)
+        call.decision = self.router.decide(
+            call.request.model, features, call.tenant, call.budget_left_usd, call.allowed_models
+        )
 
     def on_headers(self, call: Call) -> None:
         decision = call.decision
