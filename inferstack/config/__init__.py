@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
     quotas: QuotasConfig = QuotasConfig()
-    cache: AnswerCacheConfig = AnswerCacheConfig()
+    # Not `cache`: INFERSTACK_CACHE is the cache directory's variable.
+    answer_cache: AnswerCacheConfig = AnswerCacheConfig()
     router: RouterConfig = Field(default_factory=RouterConfig)
     retrieval: RetrievalConfig = RetrievalConfig()
     guard: GuardConfig = Field(default_factory=GuardConfig)

@@ -305,7 +305,7 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     log.info("router: policy=%s threshold=%.3f (%s)", settings.router.policy, threshold, threshold_source)
     router = RouterService(table, settings.router, metrics.router, threshold)
     quotas = build_quotas(settings, metrics) if settings.quotas_active else None
-    answers = build_answer_cache(settings, metrics) if settings.cache.enabled else None
+    answers = build_answer_cache(settings, metrics) if settings.answer_cache.enabled else None
     keys = await open_keys(settings, cache) if settings.auth_enabled else None
     embedder = None
     if settings.embeddings.enabled:

@@ -34,10 +34,10 @@ def _redis_url(settings: Settings, section: str, url: str | None, env: str | Non
 
 
 def build_answer_cache(settings: Settings, metrics: GatewayMetrics) -> AnswerCache:
-    cfg = settings.cache
+    cfg = settings.answer_cache
     store: AnswerStore
     if cfg.store == "redis":
-        url = _redis_url(settings, "cache", cfg.redis_url, cfg.redis_url_env)
+        url = _redis_url(settings, "answer_cache", cfg.redis_url, cfg.redis_url_env)
         store = RedisAnswerStore.from_url(url, cfg.store_timeout_ms / 1000)
     else:
         store = LocalAnswerStore(cfg.max_entries)

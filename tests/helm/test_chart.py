@@ -152,8 +152,9 @@ def test_gateway_probes_and_security() -> None:
     default = yaml.safe_load(gateway_config(render({})))
     assert default["retrieval"] == {"enabled": False} and default["sessions"] == {"enabled": False}
     assert default["quotas"] == {"store": "local", "on_store_error": "open"}
-    assert config["cache"] == {"enabled": True, "ttl_s": 300, "store": "redis", "redis_url_env": "REDIS_URL"}
-    assert default["cache"] == {"enabled": True, "ttl_s": 300, "store": "local"}
+    shared = {"enabled": True, "ttl_s": 300, "store": "redis", "redis_url_env": "REDIS_URL"}
+    assert config["answer_cache"] == shared
+    assert default["answer_cache"] == {"enabled": True, "ttl_s": 300, "store": "local"}
     no_milvus = yaml.safe_load(gateway_config(render({"postgres": {"urlSecret": "pg"}})))
     assert no_milvus["sessions"]["long_term_memory"] is False  # it would live in a per-pod file
 

@@ -54,7 +54,7 @@ class CacheStage(Stage):
 
     @classmethod
     def enabled(cls, settings: Settings) -> bool:
-        return settings.cache.enabled
+        return settings.answer_cache.enabled
 
     @classmethod
     def build(cls, parts: Components) -> Stage | None:
