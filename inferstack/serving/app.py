@@ -18,8 +18,7 @@ from inferstack.serving.middleware import (
     BodyLimitMiddleware,
     KeyGate,
     RequestContextMiddleware,
-    configured_principal,
-    hash_key,
+    configured_keys,
 )
 from inferstack.serving.openapi import openapi_document
 from inferstack.serving.routes import HOT_ROUTES, router
@@ -29,7 +28,7 @@ from inferstack.serving.runtime import build_runtime
 def create_app(settings: Settings) -> FastAPI:
     settings.check_bind()
     check_names(settings)  # an unknown stage, policy or scorer fails here, before anything loads
-    gate = KeyGate({hash_key(k.resolve()): configured_principal(k) for k in settings.auth.api_keys})
+    gate = KeyGate(configured_keys(settings.auth.api_keys))
     metrics = GatewayMetrics()
 
     @asynccontextmanager

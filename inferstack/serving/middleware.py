@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -169,11 +169,6 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def key_id(key: str) -> str:
-    """The short id a configured key is counted and logged by: 48 bits of its digest."""
-    return hash_key(key)[:12]
-
-
 def endpoint_scope(path: str) -> str:
     """The key scope a `/v1/*` path needs (keys.service.ENDPOINTS)."""
     if path.startswith("/v1/admin/"):
@@ -187,10 +182,14 @@ def endpoint_scope(path: str) -> str:
     return "chat"
 
 
-def configured_principal(key: ApiKey) -> Principal:
-    """A key from the configuration: every endpoint (admin when `admin: true`), every model."""
-    scopes = frozenset(ENDPOINTS if key.admin else DEFAULT_ENDPOINTS)
-    return Principal(key.tenant, key_id(key.resolve()), scopes, None, key.limits)
+def configured_keys(keys: Sequence[ApiKey]) -> dict[str, Principal]:
+    """The configuration's keys by digest: every endpoint (admin when `admin: true`), every model."""
+    found = {}
+    for key in keys:
+        digest = hash_key(key.resolve())
+        scopes = frozenset(ENDPOINTS if key.admin else DEFAULT_ENDPOINTS)
+        found[digest] = Principal(key.tenant, digest[:12], scopes, None, key.limits)
+    return found
 
 
 class KeyGate:
