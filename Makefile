@@ -13,7 +13,7 @@ DEPS_STAMP := $(VENV)/.stamp-deps
 help:
 	@echo "make run    - set up, then serve the gateway + local vLLM on 127.0.0.1:8000"
 	@echo "make test   - set up, then lint, type-check and run the whole test suite"
-	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router, retrieval, guard, sessions), tables into README and docs/"
+	@echo "make bench  - benchmarks (gateway vs direct vLLM, classify, router, replica placement, retrieval, guard, sessions), tables into README and docs/"
 	@echo "make loadtest - Locust on the local stack (HOST=url to target another), SLO gate"
 
 $(PY):
@@ -66,6 +66,7 @@ bench: models wrk
 	$(PY) -m loadtest.bench_quotas --readme docs/quotas.md
 	$(PY) -m loadtest.bench_classify --readme docs/models.md
 	$(PY) -m loadtest.bench_router --readme docs/routing.md
+	$(PY) -m loadtest.bench_placement --readme docs/routing.md
 	$(PY) -m loadtest.bench_retrieval --readme docs/retrieval.md
 	$(PY) -m loadtest.bench_guard --readme docs/guard.md
 	$(PY) -m loadtest.bench_stream_guard --readme docs/guard.md

@@ -99,9 +99,16 @@ class Settings(BaseSettings):
         if summarising is not None and summarising.api != "vllm":
             # Summaries are made from stored transcripts: they stay on self-hosted models.
             raise ValueError(f"sessions.summary_model: {summary_model!r} is a managed API, not a vLLM model")
-        ports = [m.serve.port for m in self.models if isinstance(m.serve, LocalVllm)]
-        if self.port in ports or len(set(ports)) != len(ports):
-            raise ValueError("models: local vLLM ports must be unique and differ from `port`")
+        ports = [
+            m.serve.port + i
+            for m in self.models
+            if isinstance(m.serve, LocalVllm)
+            for i in range(m.serve.replicas)
+        ]
+        if self.port in ports or len(set(ports)) != len(ports) or max(ports, default=0) > 65535:
+            raise ValueError(
+                "models: local vLLM ports (port .. port+replicas-1) must be unique and differ from `port`"
+            )
         return self
 
     @property

@@ -27,6 +27,9 @@ class LocalVllm(Strict):
 
     kind: Literal["local"] = "local"
     port: int = Field(default=8100, ge=1, le=65535)
+    replicas: int = Field(
+        default=1, ge=1, le=16, description="vLLM processes of this model, on port, port+1, ..."
+    )
     enforce_eager: bool = True
     kv_cache_gib: float = Field(default=1.0, gt=0)
     dtype: str = "bfloat16"
@@ -39,6 +42,15 @@ class RemoteBackend(Strict):
 
     kind: Literal["remote"] = "remote"
     base_url: str = Field(pattern=r"^https?://", description="URL up to and including /v1")
+    replicas: tuple[Annotated[str, Field(pattern=r"^https?://")], ...] = Field(
+        default=(), description="more URLs serving the same model (each up to /v1): replicas of base_url"
+    )
+    resolve: bool = Field(
+        default=False,
+        description="resolve base_url's host in DNS every resolve_interval_s; each address is a "
+        "replica (a Kubernetes headless Service)",
+    )
+    resolve_interval_s: float = Field(default=10.0, gt=0)
     api_key_env: str | None = Field(default=None, description="env var holding the bearer key")
     health_url: str | None = Field(
         default="", description="'' = derive <server>/health (vLLM); null = no health endpoint"
@@ -48,6 +60,16 @@ class RemoteBackend(Strict):
         description="vllm: a vLLM server (live /metrics, assistant-prefix continuation); "
         "openai: a managed OpenAI-compatible API",
     )
+
+    @model_validator(mode="after")
+    def _replica_checks(self) -> RemoteBackend:
+        if self.resolve and self.replicas:
+            raise ValueError("`resolve` finds the replicas itself: leave `replicas` empty")
+        if len({self.base_url.rstrip("/"), *(u.rstrip("/") for u in self.replicas)}) != 1 + len(
+            self.replicas
+        ):
+            raise ValueError("`replicas`: each URL once, and not base_url again")
+        return self
 
 
 def _serve_kind(value: object) -> str | None:

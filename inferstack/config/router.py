@@ -66,6 +66,54 @@ class TenantBudget(Strict):
     usd_per_day: float = Field(ge=0)
 
 
+class PlacementConfig(Strict):
+    """Which replica of the chosen deployment serves a request (a deployment with one replica
+    skips this). Affinity and prefix tables live in this process (`local`) or in Redis (shared by
+    every gateway replica)."""
+
+    policy: Literal["prefix-aware", "session-affinity", "least-loaded", "round-robin"] = Field(
+        default="prefix-aware",
+        description="prefix-aware: the replica that recently served the longest prefix of this prompt "
+        "(its KV cache likely holds it), unless saturated; session-affinity: a session or `user` "
+        "sticks to one replica; least-loaded; round-robin",
+    )
+    block_chars: int = Field(
+        default=256, ge=16, le=4096, description="prompt characters per hashed block (~4 chars a token)"
+    )
+    max_blocks: int = Field(default=256, ge=1, le=4096, description="blocks hashed per prompt at most")
+    ttl_s: float = Field(
+        default=600,
+        gt=0,
+        le=86_400,
+        description="how long a served prefix or a session's replica is remembered",
+    )
+    max_entries: int = Field(default=200_000, ge=1, description="local store: prefix blocks tracked at most")
+    load_weight: float = Field(
+        default=1.0,
+        ge=0,
+        description="prefix-aware: a replica scores the share of the prompt it holds minus this times "
+        "its load share (requests on it / max_concurrency)",
+    )
+    saturation: float = Field(
+        default=1.0,
+        gt=0,
+        description="a replica whose load reaches this times its max_concurrency is saturated: "
+        "placement spills to the least loaded one",
+    )
+    store: Literal["local", "redis"] = "local"
+    redis_url: str | None = None
+    redis_url_env: str | None = Field(default=None, description="env var holding the Redis URL")
+    store_timeout_ms: float = Field(
+        default=50, gt=0, le=10_000, description="per Redis call; on a timeout this request places locally"
+    )
+
+    @model_validator(mode="after")
+    def _checks(self) -> PlacementConfig:
+        if self.store == "redis" and (self.redis_url is None) == (self.redis_url_env is None):
+            raise ValueError("store redis: set exactly one of `redis_url` or `redis_url_env`")
+        return self
+
+
 class RouterConfig(Strict):
     policy: str = Field(default="cost-aware", description="registered routing policy (router/policy.py)")
     scorer: str = Field(default="heuristic", description="registered quality scorer (router/quality.py)")
@@ -89,6 +137,7 @@ class RouterConfig(Strict):
         "to expected_ttft_ms every this many seconds (so one slow burst does not exile it)",
     )
     mid_stream_failover: bool = True
+    placement: PlacementConfig = PlacementConfig()
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     budgets: tuple[TenantBudget, ...] = ()

@@ -56,13 +56,14 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def vllm_command(spec: ModelSpec, serve: LocalVllm, model_dir: Path) -> list[str]:
+def vllm_command(spec: ModelSpec, serve: LocalVllm, model_dir: Path, replica: int = 0) -> list[str]:
+    """The server command of replica `replica` (it listens on `serve.port + replica`)."""
     cmd = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model_dir),
         "--served-model-name", spec.backend_model,
         "--host", "127.0.0.1",
-        "--port", str(serve.port),
+        "--port", str(serve.port + replica),
         "--max-model-len", str(spec.max_context),
         "--dtype", serve.dtype,
         "--disable-uvicorn-access-log",
@@ -79,7 +80,8 @@ def vllm_command(spec: ModelSpec, serve: LocalVllm, model_dir: Path) -> list[str
 
 
 class VllmSupervisor:
-    """Owns one vLLM process: start, wait healthy, watch, restart with backoff, stop.
+    """Owns one vLLM process (replica `replica` of its model): start, wait healthy, watch,
+    restart with backoff, stop.
 
     The backend's `state` is the single source of truth that `/ready` and the request path read.
     """
@@ -91,6 +93,7 @@ class VllmSupervisor:
         cache: CacheLayout,
         backend: SupervisedBackend,
         *,
+        replica: int = 0,
         health_interval_s: float = 1.0,
         max_backoff_s: float = 30.0,
     ) -> None:
@@ -103,7 +106,9 @@ class VllmSupervisor:
         self.backend = backend
         self.health_interval_s = health_interval_s
         self.max_backoff_s = max_backoff_s
-        self.log_path = cache.logs / f"vllm-{spec.name}.log"
+        self.replica = replica
+        self.label = spec.name if self.serve.replicas == 1 else f"{spec.name}-{replica}"
+        self.log_path = cache.logs / f"vllm-{self.label}.log"
         self.restarts = 0
         self._process: asyncio.subprocess.Process | None = None
         self._watch_task: asyncio.Task[None] | None = None
@@ -118,7 +123,7 @@ class VllmSupervisor:
     async def start(self) -> None:
         """Launch the process and the watcher task; returns at once."""
         await self._spawn()
-        self._watch_task = asyncio.create_task(self._watch(), name=f"vllm-watch-{self.spec.name}")
+        self._watch_task = asyncio.create_task(self._watch(), name=f"vllm-watch-{self.label}")
 
     async def wait_healthy(self) -> None:
         timeout = self.serve.startup_timeout_s
@@ -127,7 +132,7 @@ class VllmSupervisor:
                 await self._first_healthy.wait()
         except TimeoutError:
             raise RuntimeError(
-                f"vLLM for {self.spec.name} not healthy after {timeout:.0f}s; see {self.log_path}"
+                f"vLLM for {self.label} not healthy after {timeout:.0f}s; see {self.log_path}"
             ) from None
 
     async def _spawn(self) -> None:
@@ -144,7 +149,7 @@ class VllmSupervisor:
         }
         if self.spec.chat_template:
             (self.model_dir / "inferstack_chat_template.jinja").write_text(self.spec.chat_template)
-        cmd = vllm_command(self.spec, self.serve, self.model_dir)
+        cmd = vllm_command(self.spec, self.serve, self.model_dir, self.replica)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:
             log_file.write(f"\n--- inferstack: starting vLLM at {time.strftime('%FT%T')} ---\n".encode())
@@ -158,7 +163,7 @@ class VllmSupervisor:
                 preexec_fn=_die_with_parent,
             )
         self.backend.mark(ProcessHealth.STARTING)
-        log.info("vllm started deployment=%s pid=%s log=%s", self.spec.name, self._process.pid, self.log_path)
+        log.info("vllm started deployment=%s pid=%s log=%s", self.label, self._process.pid, self.log_path)
 
     async def _watch(self) -> None:
         backoff = 1.0
@@ -171,9 +176,7 @@ class VllmSupervisor:
             if was_healthy:
                 backoff = 1.0  # a crash after a good run is not a crash loop
             self.backend.mark(ProcessHealth.RESTARTING)
-            log.warning(
-                "vllm exited deployment=%s code=%s; restarting in %.0fs", self.spec.name, exited, backoff
-            )
+            log.warning("vllm exited deployment=%s code=%s; restarting in %.0fs", self.label, exited, backoff)
             await _kill_group(process, grace_s=2.0)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
@@ -196,7 +199,7 @@ class VllmSupervisor:
                     failures = 0
                     was_healthy = True
                     if not self.backend.healthy:
-                        log.info("vllm healthy deployment=%s pid=%s", self.spec.name, process.pid)
+                        log.info("vllm healthy deployment=%s pid=%s", self.label, process.pid)
                     self.backend.mark(ProcessHealth.HEALTHY)
                     self._first_healthy.set()
                 elif self.backend.healthy:

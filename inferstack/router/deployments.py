@@ -1,5 +1,6 @@
-"""Deployments (a backend plus its breaker, live stats and price) and the table the router
-picks from. Model `auto` lets the policy choose; a concrete name pins a deployment."""
+"""Deployments (one model: its replicas, each with a backend, breaker and live stats; and its
+price) and the table the router picks from. Model `auto` lets the policy choose; a concrete
+name pins a deployment."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from inferstack.config.models import ModelSpec
-from inferstack.errors import ModelNotFound
-from inferstack.router.backend import OpenAIBackend
-from inferstack.router.breaker import CircuitBreaker
+from inferstack.errors import BackendUnavailable, ModelNotFound
 from inferstack.router.cost import Price, price_of
-from inferstack.router.stats import LiveStats
+from inferstack.router.replicas import Replica
 
 AUTO = "auto"
 
@@ -19,9 +18,7 @@ AUTO = "auto"
 @dataclass(eq=False)
 class Deployment:
     spec: ModelSpec
-    backend: OpenAIBackend
-    breaker: CircuitBreaker
-    stats: LiveStats
+    replicas: list[Replica]  # a DNS-resolved deployment's list changes while it runs
     disabled_reason: str | None = None  # e.g. a managed API without its key: never chosen
     price_cache: tuple[float | None, Price] | None = field(default=None, repr=False)
 
@@ -30,8 +27,15 @@ class Deployment:
         return self.spec.name
 
     @property
+    def tokens_per_s(self) -> float | None:
+        """Generation throughput of one replica (the mean of those measured): the hourly price
+        is per replica."""
+        measured = [r.stats.tokens_per_s for r in self.replicas if r.stats.tokens_per_s is not None]
+        return sum(measured) / len(measured) if measured else None
+
+    @property
     def price(self) -> Price:
-        measured = self.stats.tokens_per_s
+        measured = self.tokens_per_s
         if self.price_cache is None or self.price_cache[0] != measured:
             self.price_cache = (measured, price_of(self.spec.cost, measured))
         return self.price_cache[1]
@@ -40,11 +44,48 @@ class Deployment:
         """Why no call can go to this deployment now, or None when one can."""
         if self.disabled_reason is not None:
             return self.disabled_reason
-        if not self.backend.healthy:
-            return f"backend {self.backend.state.value}"
-        if not self.breaker.available():
-            return "circuit open"
-        return None
+        if not self.replicas:
+            return "no replica found"
+        if len(self.replicas) == 1:
+            return self.replicas[0].unavailable_why()
+        if any(r.unavailable_why() is None for r in self.replicas):
+            return None
+        return f"no replica available ({len(self.replicas)} down or circuit open)"
+
+    def available_replicas(self) -> list[Replica]:
+        return [r for r in self.replicas if r.unavailable_why() is None]
+
+    @property
+    def healthy(self) -> bool:
+        return any(r.backend.healthy for r in self.replicas)
+
+    @property
+    def state(self) -> str:
+        """The best state of its replicas (healthy if one is), for /ready."""
+        if self.healthy:
+            return "healthy"
+        return self.replicas[0].backend.state.value if self.replicas else "no replicas"
+
+    def _usable(self) -> list[Replica]:
+        return self.available_replicas() or self.replicas
+
+    def predicted_ttft_ms(self) -> float:
+        """The best replica's prediction: placement sends a new request to a free one."""
+        usable = self._usable()
+        return min(r.stats.predicted_ttft_ms() for r in usable) if usable else self.spec.expected_ttft_ms
+
+    @property
+    def load(self) -> int:
+        """Requests on the least loaded replica (the one a request spilled to would wait behind)."""
+        usable = self._usable()
+        return min(r.stats.load for r in usable) if usable else 0
+
+    def least_loaded(self) -> Replica:
+        """A replica for a call outside the router's placement (a summary)."""
+        usable = self._usable()
+        if not usable:
+            raise BackendUnavailable(f"deployment {self.name}: no replica found")
+        return min(usable, key=lambda r: r.stats.load)
 
 
 class DeploymentTable:

@@ -1,6 +1,7 @@
-"""Carries out a routing decision: retries with jittered backoff, circuit breakers, the fallback
-chain, and mid-stream failover (the partial answer goes to the next deployment as an assistant
-prefix; the client keeps one uninterrupted stream with the original id)."""
+"""Carries out a routing decision over its targets (replicas of the chosen deployment in
+placement order, then the fallback deployments' replicas): retries with jittered backoff, a
+circuit breaker per replica, and mid-stream failover (the partial answer goes to the next target
+as an assistant prefix; the client keeps one uninterrupted stream with the original id)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from inferstack.config.router import RouterConfig
 from inferstack.errors import BackendError, BackendTimeout, BackendUnavailable, InferstackError
 from inferstack.router.deployments import Deployment
 from inferstack.router.metrics import RouterMetrics
+from inferstack.router.replicas import Replica
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,17 +63,38 @@ class CircuitOpen(BackendUnavailable):
     pass
 
 
+@dataclass(frozen=True, eq=False)
+class Target:
+    """One replica of one deployment: where a call attempt goes."""
+
+    deployment: Deployment
+    replica: Replica
+
+    def unavailable_why(self) -> str | None:
+        return self.deployment.disabled_reason or self.replica.unavailable_why()
+
+
 @dataclass
 class Outcome:
     """What happened while serving one request (for the `inferstack.route` object)."""
 
     served_by: Deployment | None = None
+    served_replica: Replica | None = None
     attempts: list[dict[str, str]] = field(default_factory=list)
     failovers: list[dict[str, Any]] = field(default_factory=list)
     recovery_ms: float | None = None  # mid-stream: break detected -> next token sent
+    # Told which target answered (placement remembers the prompt's prefix on that replica).
+    on_served: Callable[[Target], None] | None = field(default=None, repr=False)
 
-    def note(self, deployment: Deployment, outcome: str) -> None:
-        self.attempts.append({"deployment": deployment.name, "outcome": outcome})
+    def note(self, target: Target, outcome: str) -> None:
+        self.attempts.append(
+            {"deployment": target.deployment.name, "replica": target.replica.id, "outcome": outcome}
+        )
+
+    def served(self, target: Target) -> None:
+        self.served_by, self.served_replica = target.deployment, target.replica
+        if self.on_served is not None:
+            self.on_served(target)
 
 
 class Executor:
@@ -80,9 +103,8 @@ class Executor:
         self.metrics = metrics
 
     async def _try(
-        self, deployment: Deployment, op: Callable[[Deployment], Awaitable[T]], deadline: float,
-        outcome: Outcome,
-    ) -> T:  # fmt: skip
+        self, target: Target, op: Callable[[Target], Awaitable[T]], deadline: float, outcome: Outcome
+    ) -> T:
         retry = self.config.retry
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -94,79 +116,82 @@ class Executor:
             reraise=True,
         ):
             with attempt:
-                if not deployment.breaker.acquire():
-                    raise CircuitOpen(f"deployment {deployment.name}: circuit open")
+                breaker = target.replica.breaker
+                if not breaker.acquire():
+                    raise CircuitOpen(f"deployment {target.deployment.name}: circuit open")
                 try:
-                    result = await op(deployment)
+                    result = await op(target)
                 except InferstackError as exc:
-                    self._record_failure(deployment, exc, outcome)
+                    self._record_failure(target, exc, outcome)
                     raise
                 except BaseException:
-                    deployment.breaker.release()
+                    breaker.release()
                     raise
-                deployment.breaker.record_success()
-                outcome.note(deployment, "ok")
+                breaker.record_success()
+                outcome.note(target, "ok")
                 return result
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
-    def _record_failure(self, deployment: Deployment, exc: InferstackError, outcome: Outcome) -> None:
+    def _record_failure(self, target: Target, exc: InferstackError, outcome: Outcome) -> None:
         if _is_backend_fault(exc):
-            deployment.breaker.record_failure()
-            self.metrics.attempt_failures.labels(deployment.name, exc.code or exc.type).inc()
+            target.replica.breaker.record_failure()
+            self.metrics.attempt_failures.labels(target.deployment.name, exc.code or exc.type).inc()
         else:
-            deployment.breaker.record_success()  # it answered: the request itself was refused
-        outcome.note(deployment, exc.code or exc.type)
+            target.replica.breaker.record_success()  # it answered: the request itself was refused
+        outcome.note(target, exc.code or exc.type)
 
     async def _first_that_answers(
-        self, chain: Sequence[Deployment], op: Callable[[Deployment], Awaitable[T]], outcome: Outcome
-    ) -> tuple[Deployment, T]:
+        self, targets: Sequence[Target], op: Callable[[Target], Awaitable[T]], outcome: Outcome
+    ) -> tuple[Target, T]:
         deadline = time.monotonic() + self.config.retry.deadline_s
         last: InferstackError | None = None
-        for index, deployment in enumerate(chain):
-            why = deployment.unavailable_why()
+        for index, target in enumerate(targets):
+            why = target.unavailable_why()
             if why is not None:
-                outcome.note(deployment, why)
-                last = BackendUnavailable(f"deployment {deployment.name}: {why}")
+                outcome.note(target, why)
+                last = BackendUnavailable(f"deployment {target.deployment.name}: {why}")
                 continue
             try:
-                result = await self._try(deployment, op, deadline, outcome)
+                result = await self._try(target, op, deadline, outcome)
             except InferstackError as exc:
                 if not (is_retryable(exc) or exc.status >= 500):
                     raise
                 last = exc
-                if index + 1 < len(chain):
+                if index + 1 < len(targets):
                     self.metrics.failovers.labels(
-                        deployment.name, chain[index + 1].name, "before_first_byte"
+                        target.deployment.name, targets[index + 1].deployment.name, "before_first_byte"
                     ).inc()
                 continue
-            outcome.served_by = deployment
-            return deployment, result
+            outcome.served(target)
+            return target, result
         raise last or BackendUnavailable("no deployment is available right now")
 
     async def call_json(
-        self, chain: Sequence[Deployment], endpoint: str, payload_for: PayloadFn,
+        self, targets: Sequence[Target], endpoint: str, payload_for: PayloadFn,
         headers: dict[str, str], outcome: Outcome,
     ) -> dict[str, Any]:  # fmt: skip
-        async def op(deployment: Deployment) -> dict[str, Any]:
-            stats = deployment.stats
+        async def op(target: Target) -> dict[str, Any]:
+            stats = target.replica.stats
             stats.in_flight += 1
             started = time.perf_counter()
             try:
-                return await deployment.backend.post_json(endpoint, payload_for(deployment), headers)
+                body = payload_for(target.deployment)
+                return await target.replica.backend.post_json(endpoint, body, headers)
             finally:
                 stats.in_flight -= 1
                 stats.observe_duration((time.perf_counter() - started) * 1000)
 
-        return (await self._first_that_answers(chain, op, outcome))[1]
+        return (await self._first_that_answers(targets, op, outcome))[1]
 
     async def stream(
-        self, chain: Sequence[Deployment], endpoint: str, payload_for: PayloadFn,
+        self, targets: Sequence[Target], endpoint: str, payload_for: PayloadFn,
         continue_for: ContinuationFn, headers: dict[str, str], outcome: Outcome,
     ) -> AsyncGenerator[bytes, None]:  # fmt: skip
         """SSE events of one logical stream. Opening errors raise before the first event."""
         async with AsyncExitStack() as stack:
             leg = _Leg(stack, endpoint, headers, self.metrics)
-            deployment, events = await self._first_that_answers(chain, leg.opener(payload_for), outcome)
+            target, events = await self._first_that_answers(targets, leg.opener(payload_for), outcome)
+            broken: set[Replica] = set()
             seen: list[bytes] = []  # kept to rebuild the partial answer if we must fail over
             tokens = 0
             rewrite: dict[str, Any] | None = None  # after a failover: the original chunk identity
@@ -174,43 +199,49 @@ class Executor:
                 try:
                     async for event in events:
                         if event.startswith(DONE):
-                            leg.finish(deployment)
+                            leg.finish(target)
                             yield event
                             return
                         if has_token(event):
                             tokens += 1
-                            leg.first_token(deployment, outcome)
+                            leg.first_token(target, outcome)
                         if rewrite is not None:
                             event = _rewritten(event, rewrite)
                             if not event:
                                 continue
                         seen.append(event)
                         yield event
-                    raise BackendUnavailable(f"deployment {deployment.name} ended the stream early")
+                    raise BackendUnavailable(f"deployment {target.deployment.name} ended the stream early")
                 except Exception as exc:  # noqa: BLE001 - mapped; anything else re-raised
-                    error = deployment.backend.map_error(exc)
+                    error = target.replica.backend.map_error(exc)
                     if not isinstance(error, InferstackError) or not is_retryable(error):
                         raise error from None
-                    failed = deployment
+                    failed = target
                     self._record_failure(failed, error, outcome)
-                    await leg.close(failed)
+                    await leg.close()
+                    broken.add(failed.replica)
                     partial, identity = _partial_answer(seen)
-                    rest = [d for d in chain if d is not failed and d is not outcome.served_by]
-                    chain = rest
-                    body = continue_for(rest[0], partial, tokens) if rest and identity else None
+                    targets = [t for t in targets if t.replica not in broken]
+                    body = (
+                        continue_for(targets[0].deployment, partial, tokens) if targets and identity else None
+                    )
                     if body is None or identity is None or not self.config.mid_stream_failover:
                         raise error from None
-                    log.warning("stream from %s broke after %d tokens; continuing on %s",
-                                failed.name, tokens, rest[0].name)  # fmt: skip
+                    log.warning("stream from %s (%s) broke after %d tokens; continuing on %s (%s)",
+                                failed.deployment.name, failed.replica.id, tokens,
+                                targets[0].deployment.name, targets[0].replica.id)  # fmt: skip
                     broke_at = time.perf_counter()
-                    deployment, events = await self._first_that_answers(
-                        rest, leg.opener(_fixed(body)), outcome
+                    target, events = await self._first_that_answers(
+                        targets, leg.opener(_fixed(body)), outcome
                     )
                     leg.recovery_from = broke_at
-                    self.metrics.failovers.labels(failed.name, deployment.name, "mid_stream").inc()
-                    outcome.failovers.append(
-                        {"from": failed.name, "to": deployment.name, "after_tokens": tokens}
-                    )
+                    self.metrics.failovers.labels(
+                        failed.deployment.name, target.deployment.name, "mid_stream"
+                    ).inc()
+                    outcome.failovers.append({
+                        "from": failed.deployment.name, "to": target.deployment.name, "after_tokens": tokens,
+                        "from_replica": failed.replica.id, "to_replica": target.replica.id,
+                    })  # fmt: skip
                     rewrite = {**identity, "_skip_role": True, "_tokens_before": tokens}
 
 
@@ -229,41 +260,41 @@ class _Leg:
         self.recovery_from: float | None = None
         self._inner: AsyncExitStack | None = None
 
-    def opener(self, payload_for: PayloadFn) -> Callable[[Deployment], Awaitable[AsyncIterator[bytes]]]:
-        async def open_stream(deployment: Deployment) -> AsyncIterator[bytes]:
+    def opener(self, payload_for: PayloadFn) -> Callable[[Target], Awaitable[AsyncIterator[bytes]]]:
+        async def open_stream(target: Target) -> AsyncIterator[bytes]:
             self.started = time.perf_counter()
             self.got_token = False
             inner = AsyncExitStack()
             events = await inner.enter_async_context(
-                deployment.backend.stream(self.endpoint, payload_for(deployment), self.headers)
+                target.replica.backend.stream(self.endpoint, payload_for(target.deployment), self.headers)
             )
-            deployment.stats.in_flight += 1
-            inner.callback(self._left, deployment)
+            target.replica.stats.in_flight += 1
+            inner.callback(self._left, target.replica)
             self._inner = inner
             self.stack.push_async_callback(inner.aclose)
             return events
 
         return open_stream
 
-    def _left(self, deployment: Deployment) -> None:
-        deployment.stats.in_flight -= 1
+    def _left(self, replica: Replica) -> None:
+        replica.stats.in_flight -= 1
 
-    def first_token(self, deployment: Deployment, outcome: Outcome) -> None:
+    def first_token(self, target: Target, outcome: Outcome) -> None:
         if self.got_token:
             return
         self.got_token = True
         now = time.perf_counter()
         seconds = now - self.started
-        deployment.stats.observe_ttft(seconds * 1000)
-        self.metrics.ttft.labels(deployment.name).observe(seconds)
+        target.replica.stats.observe_ttft(seconds * 1000)
+        self.metrics.ttft.labels(target.deployment.name).observe(seconds)
         if self.recovery_from is not None:
             outcome.recovery_ms = (now - self.recovery_from) * 1000
             self.recovery_from = None
 
-    def finish(self, deployment: Deployment) -> None:
-        deployment.stats.observe_duration((time.perf_counter() - self.started) * 1000)
+    def finish(self, target: Target) -> None:
+        target.replica.stats.observe_duration((time.perf_counter() - self.started) * 1000)
 
-    async def close(self, deployment: Deployment) -> None:
+    async def close(self) -> None:
         if self._inner is not None:
             inner, self._inner = self._inner, None
             await inner.aclose()

@@ -27,8 +27,16 @@ class RouterMetrics:
             ["from_deployment", "to_deployment", "stage"], registry=registry,
         )  # fmt: skip
         self.breaker_open = Gauge(
-            "inferstack_circuit_open", "1 while the deployment's circuit breaker is open or half-open",
-            ["deployment"], registry=registry,
+            "inferstack_circuit_open", "1 while a replica's circuit breaker is open or half-open",
+            ["deployment", "replica"], registry=registry,
+        )  # fmt: skip
+        self.placements = Counter(
+            "inferstack_replica_placements", "Replica chosen for a call, by placement reason",
+            ["deployment", "replica", "reason"], registry=registry,
+        )  # fmt: skip
+        self.placement_store_errors = Counter(
+            "inferstack_placement_store_errors", "Placement lookups or records the shared store missed",
+            registry=registry,
         )  # fmt: skip
         self.ttft = Histogram(
             "inferstack_time_to_first_token_seconds", "Streaming: backend call start to first token",

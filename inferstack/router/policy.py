@@ -10,6 +10,7 @@ from typing import Any
 from inferstack.config.router import RouterConfig
 from inferstack.errors import BackendUnavailable, InferstackError, InvalidRequest
 from inferstack.router.deployments import Deployment
+from inferstack.router.placement import Placement
 from inferstack.router.quality import PromptFeatures
 
 
@@ -76,6 +77,7 @@ class Decision:
     ctx: RouteContext
     candidates: list[Candidate] = field(default_factory=list)
     fallbacks: list[Deployment] = field(default_factory=list)
+    placement: Placement | None = None  # the chosen deployment's replica order (set when called)
 
     @property
     def estimated_cost_usd(self) -> float:
@@ -102,8 +104,8 @@ def judge(deployment: Deployment, ctx: RouteContext) -> Candidate:
     candidate = Candidate(
         deployment,
         estimated_cost_usd=deployment.price.usd(features.prompt_tokens, features.output_tokens),
-        predicted_ttft_ms=deployment.stats.predicted_ttft_ms(),
-        load=deployment.stats.load,
+        predicted_ttft_ms=deployment.predicted_ttft_ms(),
+        load=deployment.load,
     )
     candidate.blocked = deployment.unavailable_why() or _incapable_why(deployment, features)
     candidate.below_tier = spec.tier < ctx.need_tier

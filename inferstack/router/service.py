@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from inferstack.config.router import RouterConfig
 from inferstack.errors import BackendUnavailable, PermissionDenied
-from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
-from inferstack.router.executor import Executor, Outcome
+from inferstack.router.deployments import AUTO, DeploymentTable
+from inferstack.router.executor import Executor, Outcome, Target
 from inferstack.router.metrics import RouterMetrics
+from inferstack.router.placement import LocalPlacementStore, Placement, PlacementStore, Placer
 from inferstack.router.policy import Decision, RouteContext, build_policy, judge
 from inferstack.router.quality import PromptFeatures, build_scorer
 
@@ -44,6 +46,7 @@ class RouterService:
         config: RouterConfig,
         metrics: RouterMetrics,
         threshold: float,
+        placement_store: PlacementStore | None = None,
     ) -> None:
         self.table = table
         self.config = config
@@ -52,6 +55,10 @@ class RouterService:
         self.scorer = build_scorer(config.scorer)
         self.policy = build_policy(config, table.default)
         self.executor = Executor(config, metrics)
+        placing = config.placement
+        self.placer = Placer(
+            placing, placement_store or LocalPlacementStore(placing.ttl_s, placing.max_entries), metrics
+        )
 
     def precheck(self, model: str) -> None:
         """Fail fast (before classification spends CPU) when nothing could serve `model`."""
@@ -93,8 +100,29 @@ class RouterService:
         self.metrics.decisions.labels(decision.deployment.name, decision.reason).inc()
         return decision
 
-    def chain(self, decision: Decision) -> list[Deployment]:
-        return [decision.deployment, *decision.fallbacks]
+    async def targets(
+        self,
+        decision: Decision,
+        payload: Callable[[], dict[str, Any]],
+        session: str | None,
+        outcome: Outcome,
+    ) -> list[Target]:
+        """Where to try the call, in order: the chosen deployment's replicas as placement orders
+        them (`payload`: the body it would get, for the prefix hashes), then each fallback
+        deployment's, least loaded first. The served replica is remembered through `outcome`."""
+        chosen = decision.deployment
+        placement = await self.placer.place(chosen, payload, session)
+        decision.placement = placement
+        outcome.on_served = lambda target: self._served(placement, target)
+        targets = [Target(chosen, replica) for replica in placement.order]
+        for fallback in decision.fallbacks:
+            order = self.placer.by_load(fallback.name, fallback.available_replicas() or fallback.replicas)
+            targets.extend(Target(fallback, replica) for replica in order)
+        return targets
+
+    def _served(self, placement: Placement, target: Target) -> None:
+        if target.deployment is placement.deployment:
+            self.placer.served(placement, target.replica)
 
     def settle(self, decision: Decision, outcome: Outcome, usage: Any) -> float | None:
         """Actual cost from the backend's usage (plus, after a mid-stream failover, the tokens the
@@ -120,6 +148,8 @@ class RouterService:
     ) -> dict[str, Any]:
         """The `inferstack.route` record: the decision, what happened, what it cost."""
         described = decision.describe()
+        if decision.placement is not None:
+            described["placement"] = decision.placement.describe(self.config.placement.policy)
         if outcome is not None:
             served = outcome.served_by
             described["served_by"] = served.name if served else None
@@ -147,8 +177,7 @@ class RouterService:
 
     def refresh_gauges(self) -> None:
         for deployment in self.table:
-            open_ = deployment.breaker.state.value != "closed"
-            self.metrics.breaker_open.labels(deployment.name).set(1 if open_ else 0)
-            self.metrics.predicted_ttft.labels(deployment.name).set(
-                deployment.stats.predicted_ttft_ms() / 1000
-            )
+            for replica in deployment.replicas:
+                open_ = replica.breaker.state.value != "closed"
+                self.metrics.breaker_open.labels(deployment.name, replica.id).set(1 if open_ else 0)
+            self.metrics.predicted_ttft.labels(deployment.name).set(deployment.predicted_ttft_ms() / 1000)

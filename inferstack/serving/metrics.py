@@ -35,8 +35,14 @@ class GatewayMetrics:
         )
         self.backend_up = Gauge(
             "inferstack_backend_up",
-            "1 when the deployment is healthy",
+            "1 when the deployment is healthy (one of its replicas is)",
             ["deployment"],
+            registry=self.registry,
+        )
+        self.replica_up = Gauge(
+            "inferstack_replica_up",
+            "1 when the replica is healthy",
+            ["deployment", "replica"],
             registry=self.registry,
         )
         self.backend_restarts = Gauge(

@@ -30,13 +30,15 @@ from inferstack.router.backend import OpenAIBackend
 from inferstack.router.breaker import CircuitBreaker
 from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
 from inferstack.router.health import HealthPoller
+from inferstack.router.placement import PlacementStore
+from inferstack.router.replicas import Replica, ReplicaResolver, replica_id
 from inferstack.router.service import RouterService, load_threshold
 from inferstack.router.stats import LiveStats, VllmStatsScraper
 from inferstack.serving.keys import KeyEndpoints
 from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.service import ClassifyService, EmbeddingService, GuardEndpoint, RetrievalEndpoints
 from inferstack.serving.sessions import SessionEndpoints
-from inferstack.serving.stores import build_answer_cache, build_quotas
+from inferstack.serving.stores import build_answer_cache, build_quotas, redis_url
 from inferstack.sessions.memory import TokenCounter
 from inferstack.sessions.service import ConversationService
 
@@ -53,8 +55,7 @@ class Runtime:
     embeddings: EmbeddingService
     classify: ClassifyService
     supervisors: list[VllmSupervisor] = field(default_factory=list)
-    pollers: list[HealthPoller] = field(default_factory=list)
-    scrapers: list[VllmStatsScraper] = field(default_factory=list)
+    resolvers: list[ReplicaResolver] = field(default_factory=list)
     retrieval: RetrievalService | None = None
     guard: GuardService | None = None
     conversations: ConversationService | None = None
@@ -81,9 +82,11 @@ class Runtime:
         stages: dict[str, str] = {}
         ready = True
         for deployment in self.deployments:
-            state = deployment.backend.state.value
-            stages[f"deployment:{deployment.name}"] = state
-            if deployment.spec.required and not deployment.backend.healthy:
+            stages[f"deployment:{deployment.name}"] = deployment.state
+            if len(deployment.replicas) != 1:
+                healthy = sum(r.backend.healthy for r in deployment.replicas)
+                stages[f"replicas:{deployment.name}"] = f"{healthy}/{len(deployment.replicas)} healthy"
+            if deployment.spec.required and not deployment.healthy:
                 ready = False
         if self.settings.embeddings.enabled:
             loaded = self.embeddings.embedder is not None
@@ -103,16 +106,24 @@ class Runtime:
         return {"ready": ready, "stages": stages}
 
     def refresh_gauges(self) -> None:
-        for deployment in self.deployments:
-            self.metrics.backend_up.labels(deployment.name).set(1 if deployment.backend.healthy else 0)
+        restarts: dict[str, int] = {}
         for supervisor in self.supervisors:
-            self.metrics.backend_restarts.labels(supervisor.spec.name).set(supervisor.restarts)
+            restarts[supervisor.spec.name] = restarts.get(supervisor.spec.name, 0) + supervisor.restarts
+        for deployment in self.deployments:
+            self.metrics.backend_up.labels(deployment.name).set(1 if deployment.healthy else 0)
+            for replica in deployment.replicas:
+                self.metrics.replica_up.labels(deployment.name, replica.id).set(
+                    1 if replica.backend.healthy else 0
+                )
+            if deployment.name in restarts:
+                self.metrics.backend_restarts.labels(deployment.name).set(restarts[deployment.name])
         self.router.refresh_gauges()
 
     async def aclose(self) -> None:
-        await asyncio.gather(*(s.stop() for s in self.scrapers))
-        await asyncio.gather(*(s.stop() for s in self.supervisors), *(p.stop() for p in self.pollers))
-        await asyncio.gather(*(d.backend.aclose() for d in self.deployments))
+        await asyncio.gather(*(r.stop() for r in self.resolvers))
+        await asyncio.gather(*(s.stop() for s in self.supervisors))
+        await asyncio.gather(*(r.aclose() for d in self.deployments for r in d.replicas))
+        await self.router.placer.aclose()
         if self.embeddings.embedder is not None:
             self.embeddings.embedder.close()
         if self.classify.classifier is not None:
@@ -131,20 +142,16 @@ class Runtime:
             await self.answers.aclose()
 
 
-def _deployment_for(spec: ModelSpec, settings: Settings) -> Deployment:
-    serve = spec.serve
-    timeouts = spec.timeouts
+def _replica(spec: ModelSpec, settings: Settings, base_url: str) -> Replica:
+    """One endpoint of `spec`: its client, breaker and live stats; a health poller when nothing
+    here supervises it, a /metrics scraper when it is vLLM."""
+    serve, timeouts = spec.serve, spec.timeouts
     api_key: str | None = None
     health_url: str | None = None
-    disabled: str | None = None
-    if isinstance(serve, LocalVllm):
-        base_url = f"http://127.0.0.1:{serve.port}/v1"
-    else:
-        base_url = serve.base_url
+    if isinstance(serve, RemoteBackend):
         api_key = os.environ.get(serve.api_key_env) if serve.api_key_env else None
-        if serve.api_key_env and not api_key:
-            disabled = f"no API key (env {serve.api_key_env} is empty)"
-        health_url = serve.health_url or None
+        if serve.health_url and base_url == serve.base_url:
+            health_url = serve.health_url  # an explicit health URL belongs to base_url
     backend = OpenAIBackend(
         spec.name,
         base_url,
@@ -155,13 +162,44 @@ def _deployment_for(spec: ModelSpec, settings: Settings) -> Deployment:
         api_key=api_key,
         health_url=health_url,
     )
-    return Deployment(
-        spec,
-        backend,
-        CircuitBreaker(settings.router.breaker),
-        LiveStats(spec.expected_ttft_ms, spec.max_concurrency, settings.router.ttft_half_life_s),
-        disabled_reason=disabled,
-    )
+    stats = LiveStats(spec.expected_ttft_ms, spec.max_concurrency, settings.router.ttft_half_life_s)
+    replica = Replica(replica_id(base_url), backend, CircuitBreaker(settings.router.breaker), stats)
+    if isinstance(serve, RemoteBackend):
+        replica.poller = HealthPoller(backend, enabled=serve.health_url is not None)
+    if spec.api == "vllm":
+        replica.scraper = VllmStatsScraper(backend, stats, settings.router.stats_interval_s)
+    return replica
+
+
+def _deployment_for(spec: ModelSpec, settings: Settings) -> tuple[Deployment, ReplicaResolver | None]:
+    """The deployment with its replicas: local processes on consecutive ports, listed URLs, or
+    (with `resolve`) the addresses its host resolves to, refreshed while it runs."""
+    serve = spec.serve
+    disabled: str | None = None
+    resolver: ReplicaResolver | None = None
+    if isinstance(serve, LocalVllm):
+        urls = [f"http://127.0.0.1:{serve.port + i}/v1" for i in range(serve.replicas)]
+    else:
+        urls = [] if serve.resolve else [serve.base_url, *serve.replicas]
+        if serve.api_key_env and not os.environ.get(serve.api_key_env):
+            disabled = f"no API key (env {serve.api_key_env} is empty)"
+    deployment = Deployment(spec, [_replica(spec, settings, url) for url in urls], disabled_reason=disabled)
+    if isinstance(serve, RemoteBackend) and serve.resolve:
+        resolver = ReplicaResolver(
+            spec.name, serve.base_url, deployment.replicas,
+            lambda url: _replica(spec, settings, url), serve.resolve_interval_s,
+        )  # fmt: skip
+    return deployment, resolver
+
+
+def _placement_store(settings: Settings) -> PlacementStore | None:
+    cfg = settings.router.placement
+    if cfg.store != "redis":
+        return None
+    from inferstack.router.placement_redis import RedisPlacementStore
+
+    url = redis_url(settings, "router.placement", cfg.redis_url, cfg.redis_url_env)
+    return RedisPlacementStore.from_url(url, cfg.ttl_s, cfg.store_timeout_ms / 1000)
 
 
 async def _load_classifier(settings: Settings, cache: CacheLayout) -> ClassifierService | None:
@@ -283,27 +321,24 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     cache = CacheLayout(settings.cache_dir).ensure()
     deployments: list[Deployment] = []
     supervisors: list[VllmSupervisor] = []
-    pollers: list[HealthPoller] = []
-    scrapers: list[VllmStatsScraper] = []
+    resolvers: list[ReplicaResolver] = []
     model_dirs: dict[str, Path] = {}
     for spec in settings.models:
-        deployment = _deployment_for(spec, settings)
+        deployment, resolver = _deployment_for(spec, settings)
         deployments.append(deployment)
-        backend = deployment.backend
+        if resolver is not None:
+            resolvers.append(resolver)
         if isinstance(spec.serve, LocalVllm):
             result = await asyncio.to_thread(pull, spec, cache.models)
             model_dirs[spec.name] = result.path
-            supervisors.append(VllmSupervisor(spec, result.path, cache, backend))
-        else:
-            assert isinstance(spec.serve, RemoteBackend)
-            enabled = spec.serve.health_url is not None
-            pollers.append(HealthPoller(backend, enabled=enabled))
-        if spec.api == "vllm":
-            scrapers.append(VllmStatsScraper(backend, deployment.stats, settings.router.stats_interval_s))
+            supervisors.extend(
+                VllmSupervisor(spec, result.path, cache, replica.backend, replica=index)
+                for index, replica in enumerate(deployment.replicas)
+            )
     table = DeploymentTable(deployments, settings.default_deployment.name)
     threshold, threshold_source = load_threshold(settings.router, cache.router)
     log.info("router: policy=%s threshold=%.3f (%s)", settings.router.policy, threshold, threshold_source)
-    router = RouterService(table, settings.router, metrics.router, threshold)
+    router = RouterService(table, settings.router, metrics.router, threshold, _placement_store(settings))
     quotas = build_quotas(settings, metrics) if settings.quotas_active else None
     answers = build_answer_cache(settings, metrics) if settings.answer_cache.enabled else None
     keys = await open_keys(settings, cache) if settings.auth_enabled else None
@@ -345,8 +380,7 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
         embeddings=EmbeddingService(embedder, settings.embeddings.max_batch),
         classify=ClassifyService(classifier, settings.classifier.max_chars),
         supervisors=supervisors,
-        pollers=pollers,
-        scrapers=scrapers,
+        resolvers=resolvers,
     )
     try:
         for supervisor in supervisors:
@@ -354,9 +388,8 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
         await asyncio.gather(*(s.wait_healthy() for s in supervisors if s.spec.required))
         # Remote pollers probe once on start: after local backends are up, so a remote entry
         # that points at one of them starts with the right state.
-        await asyncio.gather(*(p.start() for p in pollers))
-        for scraper in scrapers:
-            scraper.start()
+        await asyncio.gather(*(r.start_watching() for d in deployments for r in d.replicas))
+        await asyncio.gather(*(r.start() for r in resolvers))
     except BaseException:
         await runtime.aclose()
         raise

@@ -44,6 +44,17 @@ class RouteCandidate(_Open):
     tier: int
 
 
+class RoutePlacement(_Exact):
+    policy: str = Field(description="prefix-aware | session-affinity | least-loaded | round-robin")
+    replica: str | None = Field(description="the replica placement chose first (host:port)")
+    served_by: str | None = Field(description="the replica of the chosen deployment that answered")
+    reason: str = Field(description="prefix | no_prefix | prefix_load | affinity | new_session | only | ...")
+    replicas: int = Field(description="replicas the deployment has")
+    load: int | None = Field(description="requests on the chosen replica when it was chosen")
+    matched_blocks: int | None = Field(default=None, description="prefix-aware: leading blocks it holds")
+    blocks: int | None = Field(default=None, description="prefix-aware: the prompt's hashed blocks")
+
+
 class RouteRecord(_Exact):
     deployment: str = Field(description="the deployment the router chose")
     reason: str = Field(description="cheapest | pinned | slo_spill | budget_downgrade | ...")
@@ -52,8 +63,13 @@ class RouteRecord(_Exact):
     estimated_cost_usd: float
     candidates: list[RouteCandidate]
     served_by: str | None = Field(description="the deployment that answered (after fallbacks)")
-    attempts: list[dict[str, str]] = Field(description="each try: deployment and outcome")
-    failovers: list[dict[str, Any]] = Field(description="mid-stream failovers: from, to, after_tokens")
+    attempts: list[dict[str, str]] = Field(description="each try: deployment, replica and outcome")
+    failovers: list[dict[str, Any]] = Field(
+        description="mid-stream failovers: from, to, after_tokens, from_replica, to_replica"
+    )
+    placement: RoutePlacement | None = Field(
+        default=None, description="which replica of the deployment, and why"
+    )
     recovery_ms: float | None = Field(default=None, description="mid-stream: break to next token")
     actual_cost_usd: float | None = Field(description="settled from the backend's token usage")
     cache: Literal["hit"] | None = Field(

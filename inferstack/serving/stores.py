@@ -20,13 +20,13 @@ def build_quotas(settings: Settings, metrics: GatewayMetrics) -> QuotaService:
     if cfg.store == "redis":
         from inferstack.quota.redis_store import RedisQuotaStore
 
-        url = _redis_url(settings, "quotas", cfg.redis_url, cfg.redis_url_env)
+        url = redis_url(settings, "quotas", cfg.redis_url, cfg.redis_url_env)
         store = RedisQuotaStore.from_url(url, cfg.store_timeout_ms / 1000)
     usd_per_day = {b.tenant: b.usd_per_day for b in settings.router.budgets}
     return QuotaService(cfg, QuotaMetrics(metrics.registry), usd_per_day, store)
 
 
-def _redis_url(settings: Settings, section: str, url: str | None, env: str | None) -> str:
+def redis_url(settings: Settings, section: str, url: str | None, env: str | None) -> str:
     found = url or os.environ.get(env or "", "")
     if not found:
         raise settings.key_error(f"{section}.redis_url_env", f"env var {env} is empty")
@@ -37,7 +37,7 @@ def build_answer_cache(settings: Settings, metrics: GatewayMetrics) -> AnswerCac
     cfg = settings.answer_cache
     store: AnswerStore
     if cfg.store == "redis":
-        url = _redis_url(settings, "answer_cache", cfg.redis_url, cfg.redis_url_env)
+        url = redis_url(settings, "answer_cache", cfg.redis_url, cfg.redis_url_env)
         store = RedisAnswerStore.from_url(url, cfg.store_timeout_ms / 1000)
     else:
         store = LocalAnswerStore(cfg.max_entries)

@@ -51,7 +51,8 @@ class LlmSummariser:
             "max_tokens": self.max_tokens,
             "temperature": 0,
         }
-        data = await self.deployment.backend.post_json("/chat/completions", body, {})
+        backend = self.deployment.least_loaded().backend
+        data = await backend.post_json("/chat/completions", body, {})
         choices = data.get("choices") or [{}]
         content = (choices[0].get("message") or {}).get("content") or ""
         return content.strip(), prompt.id

@@ -32,7 +32,8 @@ def test_models_list(client: OpenAI) -> None:
     assert {"auto", "all-minilm-l6-v2"} <= set(ids)
 
 
-def test_chat_non_stream(client: OpenAI) -> None:
+def test_chat_non_stream(client: OpenAI, gateway: Gateway) -> None:
+    gateway_replica = gateway.vllm_url.removeprefix("http://")
     response = client.chat.completions.create(model="auto", messages=ASK, max_tokens=16)
     choice = response.choices[0]
     assert response.model == MODEL
@@ -43,7 +44,8 @@ def test_chat_non_stream(client: OpenAI) -> None:
     extra = response.model_extra or {}
     route = extra["inferstack"]["route"]
     assert (route["deployment"], route["reason"], route["served_by"]) == (MODEL, "cheapest", MODEL)
-    assert route["attempts"] == [{"deployment": MODEL, "outcome": "ok"}] and route["failovers"] == []
+    assert route["attempts"] == [{"deployment": MODEL, "replica": gateway_replica, "outcome": "ok"}]
+    assert route["failovers"] == [] and route["placement"]["reason"] == "only"
     assert set(extra["inferstack"]) == {
         "route", "sources", "retrieval", "guard", "intent", "memory", "timings_ms",
     }  # fmt: skip

@@ -177,6 +177,26 @@ def test_rendered_config_passes_config_check(example: str, tmp_path: Path) -> No
     assert missing.returncode == 2 and "is empty" in missing.stderr  # keys come from the Secret
 
 
+def test_the_gateway_sees_every_vllm_pod_through_a_headless_service() -> None:
+    docs = render(EXAMPLES["production"])
+    services = {d["metadata"]["name"]: d for d in by_kind(docs, "Service")}
+    headless = services["rel-inferstack-vllm-llama-3-1-8b-pods"]
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"] == services["rel-inferstack-vllm-llama-3-1-8b"]["spec"]["selector"]
+    config = yaml.safe_load(gateway_config(docs))
+    serve = next(m for m in config["models"] if m["name"] == "llama-3-1-8b")["serve"]
+    assert serve["base_url"] == "http://rel-inferstack-vllm-llama-3-1-8b-pods:8000/v1" and serve["resolve"]
+    placement = config["router"]["placement"]
+    assert placement == {"policy": "prefix-aware", "store": "redis", "redis_url_env": "REDIS_URL"}
+    (monitor,) = by_kind(docs, "ServiceMonitor")  # the pods are scraped once, not via both Services
+    assert monitor["spec"]["selector"]["matchExpressions"] == [
+        {"key": "inferstack.io/headless", "operator": "DoesNotExist"}
+    ]
+    shared = yaml.safe_load(gateway_config(render({"router": {"placement": {"perPod": False}}})))
+    assert shared["models"][0]["serve"]["base_url"] == "http://rel-inferstack-vllm-llama-3-1-8b:8000/v1"
+    assert "resolve" not in shared["models"][0]["serve"] and shared["router"]["placement"]["store"] == "local"
+
+
 def test_keys_never_land_in_the_config_map() -> None:
     docs = render(EXAMPLES["dev-1gpu"])
     assert "sk-dev-change-me" not in gateway_config(docs)

@@ -10,6 +10,7 @@ from inferstack.router.backend import BackendState
 from inferstack.router.breaker import CircuitBreaker
 from inferstack.router.deployments import Deployment
 from inferstack.router.quality import PromptFeatures
+from inferstack.router.replicas import Replica
 from inferstack.router.stats import LiveStats
 
 
@@ -31,6 +32,7 @@ def deployment(
     usd_per_hour: float = 0.0,
     disabled: str | None = None,
     breaker_failures: int = 1,
+    replicas: int = 1,
     **spec: Any,
 ) -> Deployment:
     cost = (
@@ -43,9 +45,15 @@ def deployment(
     )
     return Deployment(
         model,
-        StubBackend(name),  # type: ignore[arg-type]
-        CircuitBreaker(BreakerConfig(consecutive_failures=breaker_failures)),
-        LiveStats(model.expected_ttft_ms, model.max_concurrency),
+        [
+            Replica(
+                f"{name}:{8000 + index}",
+                StubBackend(name),  # type: ignore[arg-type]
+                CircuitBreaker(BreakerConfig(consecutive_failures=breaker_failures)),
+                LiveStats(model.expected_ttft_ms, model.max_concurrency),
+            )
+            for index in range(replicas)
+        ],
         disabled_reason=disabled,
     )
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -9,7 +10,16 @@ from prometheus_client import CollectorRegistry
 from inferstack.config.router import RetryConfig, RouterConfig
 from inferstack.errors import BackendError, BackendTimeout, BackendUnavailable, InferstackError
 from inferstack.router.breaker import BreakerState
-from inferstack.router.executor import Executor, Outcome, _partial_answer, _rewritten, is_retryable, sse
+from inferstack.router.deployments import Deployment
+from inferstack.router.executor import (
+    Executor,
+    Outcome,
+    Target,
+    _partial_answer,
+    _rewritten,
+    is_retryable,
+    sse,
+)
 from inferstack.router.metrics import RouterMetrics
 from tests.router.stubs import deployment
 
@@ -31,10 +41,20 @@ class ScriptedBackend:
         return dict(step)
 
 
-def scripted(name: str, script: list[Any]):  # type: ignore[no-untyped-def]
-    d = deployment(name, breaker_failures=5)
-    d.backend = ScriptedBackend(name, script)  # type: ignore[assignment]
+def scripted(name: str, *scripts: list[Any]) -> Deployment:
+    """A deployment with one replica per script."""
+    d = deployment(name, breaker_failures=5, replicas=len(scripts))
+    for replica, script in zip(d.replicas, scripts, strict=True):
+        replica.backend = ScriptedBackend(name, script)  # type: ignore[assignment]
     return d
+
+
+def calls(d: Deployment, replica: int = 0) -> int:
+    return d.replicas[replica].backend.calls  # type: ignore[attr-defined, no-any-return]
+
+
+def targets(*chain: Deployment) -> list[Target]:
+    return [Target(d, r) for d in chain for r in d.replicas]
 
 
 def executor(attempts: int = 2) -> Executor:
@@ -44,9 +64,9 @@ def executor(attempts: int = 2) -> Executor:
     return Executor(config, RouterMetrics(CollectorRegistry()))
 
 
-async def call(chain) -> tuple[dict[str, Any], Outcome]:  # type: ignore[no-untyped-def]
+async def call(chain: list[Deployment]) -> tuple[dict[str, Any], Outcome]:
     outcome = Outcome()
-    body = await executor().call_json(chain, "/chat/completions", lambda d: {}, {}, outcome)
+    body = await executor().call_json(targets(*chain), "/chat/completions", lambda d: {}, {}, outcome)
     return body, outcome
 
 
@@ -70,8 +90,8 @@ async def test_retry_then_success_on_the_same_deployment() -> None:
     body, outcome = await call([primary])
     assert body == {"ok": 1} and outcome.served_by is primary
     assert outcome.attempts == [
-        {"deployment": "a", "outcome": "backend_unavailable"},
-        {"deployment": "a", "outcome": "ok"},
+        {"deployment": "a", "replica": "a:8000", "outcome": "backend_unavailable"},
+        {"deployment": "a", "replica": "a:8000", "outcome": "ok"},
     ]
 
 
@@ -79,7 +99,17 @@ async def test_falls_back_to_the_next_deployment_after_retries() -> None:
     primary = scripted("a", [BackendUnavailable("x"), BackendUnavailable("y")])
     backup = scripted("b", [{"ok": 2}])
     body, outcome = await call([primary, backup])
-    assert body == {"ok": 2} and outcome.served_by is backup and primary.backend.calls == 2
+    assert body == {"ok": 2} and outcome.served_by is backup and calls(primary) == 2
+
+
+async def test_another_replica_of_the_deployment_comes_before_the_fallback() -> None:
+    primary = scripted("a", [BackendUnavailable("x"), BackendUnavailable("y")], [{"ok": 1}])
+    backup = scripted("b", [{"ok": 2}])
+    body, outcome = await call([primary, backup])
+    assert body == {"ok": 1} and outcome.served_by is primary
+    assert outcome.served_replica is primary.replicas[1] and calls(backup) == 0
+    assert primary.replicas[0].breaker.state is BreakerState.CLOSED  # 2 failures < 5
+    assert [a["replica"] for a in outcome.attempts] == ["a:8000", "a:8000", "a:8001"]
 
 
 async def test_client_errors_are_neither_retried_nor_failed_over() -> None:
@@ -87,18 +117,18 @@ async def test_client_errors_are_neither_retried_nor_failed_over() -> None:
     backup = scripted("b", [{"ok": 2}])
     with pytest.raises(BackendError) as raised:
         await call([primary, backup])
-    assert raised.value.param == "max_tokens" and backup.backend.calls == 0
-    assert primary.breaker.state is BreakerState.CLOSED  # the backend answered fine
+    assert raised.value.param == "max_tokens" and calls(backup) == 0
+    assert primary.replicas[0].breaker.state is BreakerState.CLOSED  # the backend answered fine
 
 
 async def test_open_circuit_is_skipped_without_a_call() -> None:
     primary = scripted("a", [])
     for _ in range(5):
-        primary.breaker.record_failure()
+        primary.replicas[0].breaker.record_failure()
     backup = scripted("b", [{"ok": 2}])
     body, outcome = await call([primary, backup])
-    assert body == {"ok": 2} and primary.backend.calls == 0
-    assert outcome.attempts[0] == {"deployment": "a", "outcome": "circuit open"}
+    assert body == {"ok": 2} and calls(primary) == 0
+    assert outcome.attempts[0] == {"deployment": "a", "replica": "a:8000", "outcome": "circuit open"}
 
 
 async def test_all_failing_raises_the_last_error() -> None:
@@ -138,3 +168,54 @@ def test_continuation_chunks_take_the_original_identity() -> None:
     usage = {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
     tail = orjson.loads(_rewritten(sse({"id": "c", "choices": [], "usage": usage}), rewrite)[6:])
     assert tail["usage"] == {"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18}
+
+
+class StreamingBackend:
+    """stream() yields `events`, then raises `then` (None: ends normally)."""
+
+    def __init__(self, events: list[bytes], then: Exception | None = None) -> None:
+        self.events = events
+        self.then = then
+        self.bodies: list[dict[str, Any]] = []
+        self.healthy = True
+
+    @contextlib.asynccontextmanager
+    async def stream(self, path: str, body: dict[str, Any], headers: dict[str, str]):  # type: ignore[no-untyped-def]
+        self.bodies.append(body)
+
+        async def events():  # type: ignore[no-untyped-def]
+            for event in self.events:
+                yield event
+            if self.then is not None:
+                raise self.then
+
+        yield events()
+
+    def map_error(self, exc: Exception) -> Exception:
+        return exc
+
+
+async def test_a_broken_stream_continues_on_another_replica_before_another_deployment() -> None:
+    primary = deployment("a", breaker_failures=5, replicas=2)
+    backup = deployment("b", breaker_failures=5)
+    broken = StreamingBackend([chunk(), chunk("Hel")], then=BackendUnavailable("killed"))
+    sibling = StreamingBackend([chunk(), chunk("lo"), b"data: [DONE]\n\n"])
+    other = StreamingBackend([b"data: [DONE]\n\n"])
+    for replica, stub in zip([*primary.replicas, *backup.replicas], [broken, sibling, other], strict=True):
+        replica.backend = stub  # type: ignore[assignment]
+    outcome = Outcome()
+
+    def continue_for(target: Deployment, partial: str, tokens: int) -> dict[str, Any]:
+        return {"model": target.name, "partial": partial, "after": tokens}
+
+    stream = executor().stream(
+        targets(primary, backup), "/chat/completions", lambda d: {"model": d.name}, continue_for, {}, outcome
+    )
+    events = [event async for event in stream]
+    texts = [orjson.loads(e[6:])["choices"][0]["delta"].get("content") for e in events[:-1]]
+    assert texts == ["", "Hel", "lo"] and events[-1].startswith(b"data: [DONE]")
+    assert sibling.bodies == [{"model": "a", "partial": "Hel", "after": 1}] and other.bodies == []
+    assert outcome.served_replica is primary.replicas[1]
+    assert outcome.failovers == [
+        {"from": "a", "to": "a", "after_tokens": 1, "from_replica": "a:8000", "to_replica": "a:8001"}
+    ]

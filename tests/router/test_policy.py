@@ -46,8 +46,10 @@ def test_cheapest_deployment_that_meets_the_tier(fleet) -> None:  # type: ignore
 
 def test_spills_to_the_next_deployment_when_the_slo_would_be_missed(fleet) -> None:  # type: ignore[no-untyped-def]
     small = fleet[0]
-    small.stats.observe_duration(3000)
-    small.stats.in_flight = 3 * small.stats.max_concurrency  # two waves queued: ~2 x 3000/8 ms
+    small.replicas[0].stats.observe_duration(3000)
+    small.replicas[0].stats.in_flight = (
+        3 * small.replicas[0].stats.max_concurrency
+    )  # two waves queued: ~2 x 3000/8 ms
     decision = router(fleet).decide("auto", EASY, "t")
     assert (decision.deployment.name, decision.reason) == ("local-big", "slo_spill")
     why = next(c for c in decision.candidates if c.deployment is small).why(decision.ctx)
@@ -56,8 +58,8 @@ def test_spills_to_the_next_deployment_when_the_slo_would_be_missed(fleet) -> No
 
 def test_best_effort_when_every_deployment_misses_the_slo(fleet) -> None:  # type: ignore[no-untyped-def]
     for d, duration in zip(fleet, (9000, 3000, 6000), strict=True):
-        d.stats.observe_duration(duration)
-        d.stats.backend_waiting = 20
+        d.replicas[0].stats.observe_duration(duration)
+        d.replicas[0].stats.backend_waiting = 20
     decision = router(fleet).decide("auto", EASY, "t")
     assert (decision.deployment.name, decision.reason) == ("local-big", "slo_best_effort")
 
@@ -75,8 +77,8 @@ def test_budget_downgrade_or_reject(fleet) -> None:  # type: ignore[no-untyped-d
 
 
 def test_unavailable_deployments_are_skipped_with_a_reason(fleet) -> None:  # type: ignore[no-untyped-def]
-    fleet[1].backend.state = BackendState.RESTARTING
-    fleet[1].breaker.record_failure()  # consecutive_failures=1: open
+    fleet[1].replicas[0].backend.state = BackendState.RESTARTING
+    fleet[1].replicas[0].breaker.record_failure()  # consecutive_failures=1: open
     fleet.append(deployment("cheap-nokey", tier=2, usd_per_1m=0.01, disabled="no API key (env K is empty)"))
     decision = router(fleet).decide("auto", HARD, "t")
     assert (decision.deployment.name, decision.reason) == ("managed", "cheapest")
@@ -86,7 +88,7 @@ def test_unavailable_deployments_are_skipped_with_a_reason(fleet) -> None:  # ty
 
 def test_needed_tier_unavailable_takes_the_strongest_that_can_serve(fleet) -> None:  # type: ignore[no-untyped-def]
     for d in fleet[1:]:
-        d.backend.state = BackendState.UNHEALTHY
+        d.replicas[0].backend.state = BackendState.UNHEALTHY
     decision = router(fleet).decide("auto", HARD, "t")
     assert (decision.deployment.name, decision.reason) == ("local-small", "needed_tier_unavailable")
 
@@ -103,7 +105,7 @@ def test_capabilities_and_context_filter(fleet) -> None:  # type: ignore[no-unty
 
 def test_nothing_available_is_503(fleet) -> None:  # type: ignore[no-untyped-def]
     for d in fleet:
-        d.backend.state = BackendState.UNHEALTHY
+        d.replicas[0].backend.state = BackendState.UNHEALTHY
     svc = router(fleet)
     with pytest.raises(BackendUnavailable):
         svc.precheck("auto")
@@ -115,7 +117,7 @@ def test_pinning_bypasses_policy_but_not_health(fleet) -> None:  # type: ignore[
     svc = router(fleet)
     pinned = svc.decide("managed", EASY, "t")
     assert (pinned.deployment.name, pinned.reason, pinned.fallbacks) == ("managed", "pinned", [])
-    fleet[2].backend.state = BackendState.UNHEALTHY
+    fleet[2].replicas[0].backend.state = BackendState.UNHEALTHY
     with pytest.raises(BackendUnavailable):
         svc.precheck("managed")
     with pytest.raises(ModelNotFound):
@@ -125,7 +127,7 @@ def test_pinning_bypasses_policy_but_not_health(fleet) -> None:  # type: ignore[
 def test_default_policy_prefers_the_configured_default(fleet) -> None:  # type: ignore[no-untyped-def]
     svc = router(fleet, policy="default")
     assert svc.decide("auto", HARD, "t").reason == "default"
-    fleet[0].backend.state = BackendState.UNHEALTHY
+    fleet[0].replicas[0].backend.state = BackendState.UNHEALTHY
     fallback = svc.decide("auto", HARD, "t")
     assert (fallback.deployment.name, fallback.reason) == ("local-big", "default_unavailable")
 

@@ -1,6 +1,7 @@
-"""The generate stage, last in the pipeline: runs the call on the decided deployment and its
-fallback chain (router.executor: retries, circuit breakers, mid-stream failover) and answers
-with the backend's body or its SSE events, passed through as bytes."""
+"""The generate stage, last in the pipeline: places the call on a replica of the decided
+deployment and runs it there, then on the fallback chain (router.executor: retries, circuit
+breakers, mid-stream failover), and answers with the backend's body or its SSE events, passed
+through as bytes."""
 
 from __future__ import annotations
 
@@ -51,15 +52,26 @@ class GenerateStage(Stage):
         if decision is None:
             raise RuntimeError("generate needs a routing decision: the `route` stage must come first")
         request, grounding = call.request, call.grounding
-        chain = self.router.chain(decision)
         headers = {"X-Request-Id": call.request_id}
 
-        def payload_for(deployment: Deployment) -> dict[str, Any]:
-            return grounding.apply(request.backend_payload(deployment.spec.backend_model))
+        bodies: dict[str, dict[str, Any]] = {}  # built once per deployment (placement hashes it too)
 
+        def payload_for(deployment: Deployment) -> dict[str, Any]:
+            body = bodies.get(deployment.name)
+            if body is None:
+                body = bodies[deployment.name] = grounding.apply(
+                    request.backend_payload(deployment.spec.backend_model)
+                )
+            return body
+
+        # A session (or the request's `user`) keeps to one replica under session affinity.
+        session = call.session_id() or request.user
+        targets = await self.router.targets(
+            decision, lambda: payload_for(decision.deployment), session, call.outcome
+        )
         if not request.stream:
             return await self.router.executor.call_json(
-                chain, call.endpoint, payload_for, headers, call.outcome
+                targets, call.endpoint, payload_for, headers, call.outcome
             )
 
         def continue_for(target: Deployment, partial: str, tokens: int) -> dict[str, Any] | None:
@@ -67,5 +79,5 @@ class GenerateStage(Stage):
             return grounding.apply(body) if body is not None else None
 
         return self.router.executor.stream(
-            chain, call.endpoint, payload_for, continue_for, headers, call.outcome
+            targets, call.endpoint, payload_for, continue_for, headers, call.outcome
         )

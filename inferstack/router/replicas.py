@@ -1,0 +1,142 @@
+"""Replicas of one deployment: each an OpenAI-compatible endpoint with its own health, circuit
+breaker and live load, and the DNS watcher that keeps a Kubernetes headless Service's pod
+addresses current."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from inferstack.router.backend import OpenAIBackend
+from inferstack.router.breaker import CircuitBreaker
+from inferstack.router.health import HealthPoller
+from inferstack.router.stats import LiveStats, VllmStatsScraper
+
+log = logging.getLogger(__name__)
+
+
+def replica_id(base_url: str) -> str:
+    """The replica's name on every gateway: host:port (and a path other than /v1)."""
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/").removesuffix("/v1")
+    return parts.netloc + path
+
+
+@dataclass(eq=False)
+class Replica:
+    id: str
+    backend: OpenAIBackend
+    breaker: CircuitBreaker
+    stats: LiveStats
+    poller: HealthPoller | None = None  # remote replicas; a supervisor watches local ones
+    scraper: VllmStatsScraper | None = None  # vLLM replicas: live load from /metrics
+
+    def unavailable_why(self) -> str | None:
+        if not self.backend.healthy:
+            return f"backend {self.backend.state.value}"
+        if not self.breaker.available():
+            return "circuit open"
+        return None
+
+    def saturated(self, factor: float) -> bool:
+        return self.stats.load >= factor * self.stats.max_concurrency
+
+    async def start_watching(self) -> None:
+        if self.poller is not None:
+            await self.poller.start()
+        if self.scraper is not None:
+            self.scraper.start()
+
+    async def aclose(self) -> None:
+        if self.scraper is not None:
+            await self.scraper.stop()
+        if self.poller is not None:
+            await self.poller.stop()
+        await self.backend.aclose()
+
+
+async def resolve_addresses(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to (IPv4 and IPv6), sorted; [] when it does not resolve."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def url_for_address(base_url: str, address: str) -> str:
+    """base_url with its host replaced by one resolved address."""
+    parts = urlsplit(base_url)
+    host = f"[{address}]" if ":" in address else address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class ReplicaResolver:
+    """Re-resolves a deployment's host every `interval_s`: new addresses become replicas (built
+    by `make`, watched before they take traffic), vanished ones are closed. Calls in flight on a
+    vanished replica fail over like on any broken backend."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        replicas: list[Replica],
+        make: Callable[[str], Replica],
+        interval_s: float,
+        resolve: Callable[[str, int], Awaitable[list[str]]] = resolve_addresses,
+    ) -> None:
+        parts = urlsplit(base_url)
+        self.name = name
+        self.base_url = base_url
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.replicas = replicas  # the deployment's own list, changed in place
+        self.make = make
+        self.interval_s = interval_s
+        self._resolve = resolve
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> None:
+        addresses = await self._resolve(self.host, self.port)
+        if not addresses:  # a DNS hiccup must not drop every replica: keep the last known set
+            log.warning(
+                "replicas of %s: %s resolves to nothing; keeping %d", self.name, self.host, len(self.replicas)
+            )
+            return
+        wanted = {replica_id(url): url for url in (url_for_address(self.base_url, a) for a in addresses)}
+        current = {r.id: r for r in self.replicas}
+        for gone in [r for rid, r in current.items() if rid not in wanted]:
+            self.replicas.remove(gone)
+            log.info("replicas of %s: %s left", self.name, gone.id)
+            await gone.aclose()
+        for rid, url in wanted.items():
+            if rid not in current:
+                replica = self.make(url)
+                await replica.start_watching()
+                self.replicas.append(replica)
+                log.info("replicas of %s: %s joined", self.name, rid)
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._loop(), name=f"resolve-{self.name}")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.refresh()
+            except Exception:
+                log.warning("replicas of %s: refresh failed", self.name, exc_info=True)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
