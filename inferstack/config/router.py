@@ -100,6 +100,9 @@ class PlacementConfig(Strict):
         description="a replica whose load reaches this times its max_concurrency is saturated: "
         "placement spills to the least loaded one",
     )
+    kv_cache_saturation: float = Field(
+        default=0.95, gt=0, le=1, description="a replica whose vLLM KV cache is this full is saturated too"
+    )
     store: Literal["local", "redis"] = "local"
     redis_url: str | None = None
     redis_url_env: str | None = Field(default=None, description="env var holding the Redis URL")

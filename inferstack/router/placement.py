@@ -178,6 +178,7 @@ class Placement:
             "reason": self.reason,
             "replicas": len(self.deployment.replicas),
             "load": chosen.stats.load if chosen else None,
+            "kv_cache_usage": chosen.stats.kv_cache_usage if chosen else None,
         }
         if policy == "prefix-aware" and self.reason != "only":
             described["matched_blocks"] = self.matched_blocks
@@ -249,7 +250,7 @@ class Placer:
         sticky = next((r for r in replicas if r.id == found.affinity), None)
         if sticky is None:
             placement.reason = "new_session" if found.affinity is None else "affinity_unavailable"
-        elif sticky.saturated(self.config.saturation):
+        elif sticky.saturated(self.config.saturation, self.config.kv_cache_saturation):
             placement.reason = "affinity_saturated"
         else:
             placement.reason = "affinity"
@@ -259,8 +260,8 @@ class Placer:
     def _prefix(self, found: Lookup, by_load: list[Replica], placement: Placement) -> Replica | None:
         """The replica with the best share of the prompt already cached, less its load (load
         share x `load_weight`): a long cached prefix is worth waiting behind a few requests."""
-        total, weight, saturation = len(placement.blocks), self.config.load_weight, self.config.saturation
-        open_ = [r for r in by_load if not r.saturated(saturation)] or by_load
+        total, weight, cfg = len(placement.blocks), self.config.load_weight, self.config
+        open_ = [r for r in by_load if not r.saturated(cfg.saturation, cfg.kv_cache_saturation)] or by_load
 
         def score(replica: Replica) -> float:
             share = found.matched.get(replica.id, 0) / total if total else 0.0

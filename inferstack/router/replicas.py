@@ -43,8 +43,13 @@ class Replica:
             return "circuit open"
         return None
 
-    def saturated(self, factor: float) -> bool:
-        return self.stats.load >= factor * self.stats.max_concurrency
+    def saturated(self, factor: float, kv_cache_full: float) -> bool:
+        """At `factor` x its max_concurrency, or its KV cache (vLLM's gauge) at `kv_cache_full`:
+        a new request would queue, or evict the prefixes placement counts on."""
+        usage = self.stats.kv_cache_usage
+        return self.stats.load >= factor * self.stats.max_concurrency or (
+            usage is not None and usage >= kv_cache_full
+        )
 
     async def start_watching(self) -> None:
         if self.poller is not None:

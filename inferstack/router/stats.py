@@ -1,6 +1,6 @@
-"""Live load and speed of each deployment: what the gateway itself sees (in-flight requests,
-EWMA time to first token and duration) plus what a vLLM backend reports on its `/metrics`
-(running and waiting requests, generated tokens -> measured throughput)."""
+"""Live load and speed of each replica: what the gateway itself sees (in-flight requests, EWMA
+time to first token and duration) plus what a vLLM backend reports on its `/metrics` (running
+and waiting requests, KV-cache usage, generated tokens -> measured throughput)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 from inferstack.router.backend import OpenAIBackend
 
@@ -40,6 +41,7 @@ class LiveStats:
         self.in_flight = 0
         self.backend_running = 0
         self.backend_waiting = 0
+        self.kv_cache_usage: float | None = None  # 0..1, vLLM's own gauge
         self.tokens_per_s: float | None = None  # generation throughput measured while busy
 
     @property
@@ -85,20 +87,31 @@ _WANTED = (
     b"vllm:num_requests_waiting{",
     b"vllm:generation_tokens_total{",
 )
+_KV_USAGE = b"vllm:kv_cache_usage_perc{"
 
 
-def parse_vllm_metrics(text: bytes) -> tuple[float, float, float]:
-    """(running, waiting, generation tokens total) summed over engines/models.
+class VllmReport(NamedTuple):
+    running: float
+    waiting: float
+    generated: float
+    kv_cache_usage: float | None  # the fullest engine's; None when not reported
 
-    A line scan for three series, not a full Prometheus parse: vLLM's page has hundreds of
+
+def parse_vllm_metrics(text: bytes) -> VllmReport:
+    """Running, waiting and generated tokens summed over engines, KV-cache usage of the fullest.
+
+    A line scan for four series, not a full Prometheus parse: vLLM's page has hundreds of
     histogram lines and this runs on the gateway's event loop every scrape."""
     sums = [0.0, 0.0, 0.0]
+    usage: float | None = None
     for line in text.splitlines():
         if line.startswith(b"vllm:"):
             for index, prefix in enumerate(_WANTED):
                 if line.startswith(prefix):
                     sums[index] += float(line.rsplit(b" ", 1)[1])
-    return sums[0], sums[1], sums[2]
+            if line.startswith(_KV_USAGE):
+                usage = max(usage or 0.0, float(line.rsplit(b" ", 1)[1]))
+    return VllmReport(sums[0], sums[1], sums[2], usage)
 
 
 class VllmStatsScraper:
@@ -119,8 +132,9 @@ class VllmStatsScraper:
         text = await self.backend.fetch_bytes(self.url)
         if text is None:  # no report: count only what we sent, not a stale gauge
             self.stats.backend_running = self.stats.backend_waiting = 0
+            self.stats.kv_cache_usage = None
             return
-        running, waiting, generated = parse_vllm_metrics(text)
+        running, waiting, generated, self.stats.kv_cache_usage = parse_vllm_metrics(text)
         now = time.monotonic()
         busy = running > 0 or self.stats.backend_running > 0
         if self._last is not None and busy and generated > self._last[1]:

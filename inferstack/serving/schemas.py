@@ -51,6 +51,7 @@ class RoutePlacement(_Exact):
     reason: str = Field(description="prefix | no_prefix | prefix_load | affinity | new_session | only | ...")
     replicas: int = Field(description="replicas the deployment has")
     load: int | None = Field(description="requests on the chosen replica when it was chosen")
+    kv_cache_usage: float | None = Field(description="its vLLM KV-cache usage (0..1) at the last scrape")
     matched_blocks: int | None = Field(default=None, description="prefix-aware: leading blocks it holds")
     blocks: int | None = Field(default=None, description="prefix-aware: the prompt's hashed blocks")
 

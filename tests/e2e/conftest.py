@@ -140,7 +140,8 @@ def http(gateway: Gateway) -> Iterator[httpx.Client]:
 def vllm_counts(vllm_url: str) -> tuple[float, float, float]:
     """(running, waiting, generated tokens) from a vLLM backend's `/metrics`, read with the
     router's own parser."""
-    return parse_vllm_metrics(httpx.get(f"{vllm_url}/metrics", timeout=10).content)
+    running, waiting, generated, _ = parse_vllm_metrics(httpx.get(f"{vllm_url}/metrics", timeout=10).content)
+    return running, waiting, generated
 
 
 def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]) -> float:

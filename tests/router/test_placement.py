@@ -123,6 +123,17 @@ async def test_prefix_aware_spills_from_a_saturated_replica() -> None:
     assert placement.order[1] is busy  # still tried if the free one fails
 
 
+async def test_a_full_kv_cache_saturates_a_replica() -> None:
+    d, p = deployment("m", replicas=2), placer("prefix-aware")
+    body = chat("The same long question " * 10)
+    home_id = await serve(p, d, body)
+    home = next(r for r in d.replicas if r.id == home_id)
+    home.stats.kv_cache_usage = 0.97
+    placement = await p.place(d, lambda: body, None)
+    assert placement.order[0] is not home and placement.reason == "prefix_saturated"
+    assert placement.describe("prefix-aware")["kv_cache_usage"] is None  # the other's: not scraped
+
+
 async def test_session_affinity_sticks_until_the_replica_is_unhealthy() -> None:
     d, p = deployment("m", replicas=3), placer("session-affinity")
     home = await serve(p, d, chat("hi"), "s-1")

@@ -17,11 +17,14 @@ vllm:generation_tokens_total{engine="0",model_name="smollm2-135m"} 1500.0
 vllm:generation_tokens_total{engine="1",model_name="smollm2-135m"} 0.0
 vllm:request_generation_tokens_sum{engine="0",model_name="smollm2-135m"} 99.0
 vllm:generation_tokens_created{engine="0",model_name="smollm2-135m"} 1.7e9
+vllm:kv_cache_usage_perc{engine="0",model_name="smollm2-135m"} 0.25
+vllm:kv_cache_usage_perc{engine="1",model_name="smollm2-135m"} 0.5
 """
 
 
 def test_parses_the_vllm_gauges_and_token_counter() -> None:
-    assert parse_vllm_metrics(VLLM_METRICS) == (3.0, 2.0, 1500.0)
+    assert parse_vllm_metrics(VLLM_METRICS) == (3.0, 2.0, 1500.0, 0.5)
+    assert parse_vllm_metrics(b"").kv_cache_usage is None
 
 
 def test_predicted_ttft_grows_with_queued_waves() -> None:
