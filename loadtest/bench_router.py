@@ -43,6 +43,7 @@ from inferstack.router.breaker import CircuitBreaker
 from inferstack.router.deployments import Deployment, DeploymentTable
 from inferstack.router.metrics import RouterMetrics
 from inferstack.router.quality import PromptFeatures, build_scorer
+from inferstack.router.replicas import Replica
 from inferstack.router.service import RouterService
 from inferstack.router.stats import LiveStats
 from loadtest.bench_gateway import free_port, pct, wait_ready
@@ -78,7 +79,8 @@ async def decision_overhead(n: int = 20000) -> dict[str, float]:
         backend = OpenAIBackend(name, spec.serve.base_url, connect_timeout_s=1, read_timeout_s=1,  # type: ignore[union-attr]
                                 total_timeout_s=1, max_connections=1)  # fmt: skip
         backend.state = BackendState.HEALTHY
-        fleet.append(Deployment(spec, backend, CircuitBreaker(config.breaker), LiveStats(300, 8)))
+        replica = Replica(name, backend, CircuitBreaker(config.breaker), LiveStats(300, 8))
+        fleet.append(Deployment(spec, [replica]))
     service = RouterService(
         DeploymentTable(fleet, "small"),
         config,
@@ -97,7 +99,7 @@ async def decision_overhead(n: int = 20000) -> dict[str, float]:
             samples["decide"].append((t2 - t1) * 1e3)
             samples["features+decide"].append((t2 - t0) * 1e3)
     for d in fleet:
-        await d.backend.aclose()
+        await d.replicas[0].backend.aclose()
     return {f"{k}_{q}_ms": pct(v, p) for k, v in samples.items() for q, p in (("p50", 0.5), ("p99", 0.99))}
 
 

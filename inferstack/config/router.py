@@ -78,16 +78,18 @@ class PlacementConfig(Strict):
         "sticks to one replica; least-loaded; round-robin",
     )
     block_chars: int = Field(
-        default=256, ge=16, le=4096, description="prompt characters per hashed block (~4 chars a token)"
+        default=512, ge=16, le=4096, description="bytes of the prompt's JSON per hashed block (~4 a token)"
     )
-    max_blocks: int = Field(default=256, ge=1, le=4096, description="blocks hashed per prompt at most")
+    max_blocks: int = Field(default=128, ge=1, le=4096, description="blocks hashed per prompt at most")
     ttl_s: float = Field(
         default=600,
         gt=0,
         le=86_400,
         description="how long a served prefix or a session's replica is remembered",
     )
-    max_entries: int = Field(default=200_000, ge=1, description="local store: prefix blocks tracked at most")
+    max_entries: int = Field(
+        default=200_000, ge=1, description="local store: prefix blocks (and sessions) remembered at most"
+    )
     load_weight: float = Field(
         default=1.0,
         ge=0,

@@ -148,7 +148,12 @@ class VllmSupervisor:
             "TMPDIR": str(self._tmp_dir),
         }
         if self.spec.chat_template:
-            (self.model_dir / "inferstack_chat_template.jinja").write_text(self.spec.chat_template)
+            # Replicas of one model share the file: written whole (rename), so a sibling that is
+            # starting never reads half of it.
+            template = self.model_dir / "inferstack_chat_template.jinja"
+            partial = template.with_suffix(f".{os.getpid()}-{self.replica}.tmp")
+            partial.write_text(self.spec.chat_template)
+            partial.replace(template)
         cmd = vllm_command(self.spec, self.serve, self.model_dir, self.replica)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log_file:

@@ -52,7 +52,8 @@ class OpenAIBackend:
         self.base_url = base_url.rstrip("/")
         self.total_timeout_s = total_timeout_s
         self.health_url = health_url or self.base_url.removesuffix("/v1") + "/health"
-        self.state = BackendState.STARTING
+        self._state = BackendState.STARTING
+        self.lapses = 0  # times it went from healthy to anything else (a restart loses its cache)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._session = aiohttp.ClientSession(
             headers=headers,
@@ -62,6 +63,16 @@ class OpenAIBackend:
             ),
             auto_decompress=False,
         )
+
+    @property
+    def state(self) -> BackendState:
+        return self._state
+
+    @state.setter
+    def state(self, state: BackendState) -> None:
+        if self._state is BackendState.HEALTHY and state is not BackendState.HEALTHY:
+            self.lapses += 1
+        self._state = state
 
     @property
     def healthy(self) -> bool:

@@ -5,6 +5,7 @@ as an assistant prefix; the client keeps one uninterrupted stream with the origi
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -79,7 +80,6 @@ class Outcome:
     """What happened while serving one request (for the `inferstack.route` object)."""
 
     served_by: Deployment | None = None
-    served_replica: Replica | None = None
     attempts: list[dict[str, str]] = field(default_factory=list)
     failovers: list[dict[str, Any]] = field(default_factory=list)
     recovery_ms: float | None = None  # mid-stream: break detected -> next token sent
@@ -92,7 +92,7 @@ class Outcome:
         )
 
     def served(self, target: Target) -> None:
-        self.served_by, self.served_replica = target.deployment, target.replica
+        self.served_by = target.deployment
         if self.on_served is not None:
             self.on_served(target)
 
@@ -221,18 +221,23 @@ class Executor:
                     await leg.close()
                     broken.add(failed.replica)
                     partial, identity = _partial_answer(seen)
-                    targets = [t for t in targets if t.replica not in broken]
-                    body = (
-                        continue_for(targets[0].deployment, partial, tokens) if targets and identity else None
-                    )
-                    if body is None or identity is None or not self.config.mid_stream_failover:
+                    if identity is None or not self.config.mid_stream_failover:
+                        raise error from None
+                    # Each deployment gets the continuation with its own model name; one that
+                    # cannot continue this request is left out.
+                    bodies: dict[str, dict[str, Any] | None] = {}
+                    for t in targets:
+                        if t.deployment.name not in bodies:
+                            bodies[t.deployment.name] = continue_for(t.deployment, partial, tokens)
+                    targets = [t for t in targets if t.replica not in broken and bodies[t.deployment.name]]
+                    if not targets:
                         raise error from None
                     log.warning("stream from %s (%s) broke after %d tokens; continuing on %s (%s)",
                                 failed.deployment.name, failed.replica.id, tokens,
                                 targets[0].deployment.name, targets[0].replica.id)  # fmt: skip
                     broke_at = time.perf_counter()
                     target, events = await self._first_that_answers(
-                        targets, leg.opener(_fixed(body)), outcome
+                        targets, leg.opener(functools.partial(_body_of, bodies)), outcome
                     )
                     leg.recovery_from = broke_at
                     self.metrics.failovers.labels(
@@ -243,6 +248,12 @@ class Executor:
                         "from_replica": failed.replica.id, "to_replica": target.replica.id,
                     })  # fmt: skip
                     rewrite = {**identity, "_skip_role": True, "_tokens_before": tokens}
+
+
+def _body_of(bodies: dict[str, dict[str, Any] | None], deployment: Deployment) -> dict[str, Any]:
+    body = bodies[deployment.name]
+    assert body is not None, "targets that cannot continue were left out"
+    return body
 
 
 class _Leg:
@@ -298,10 +309,6 @@ class _Leg:
         if self._inner is not None:
             inner, self._inner = self._inner, None
             await inner.aclose()
-
-
-def _fixed(body: dict[str, Any]) -> PayloadFn:
-    return lambda _deployment: body
 
 
 def _partial_answer(events: list[bytes]) -> tuple[str, dict[str, Any] | None]:

@@ -3,6 +3,8 @@ reason codes and configured tenant names only."""
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5, 3, 6, 12, 30)
@@ -46,3 +48,15 @@ class RouterMetrics:
             "inferstack_predicted_ttft_seconds", "Router's current TTFT prediction per deployment",
             ["deployment"], registry=registry,
         )  # fmt: skip
+
+    def forget_replica(self, deployment: str, replica: str) -> None:
+        """A replica left (a pod gone from DNS): its series go too, so an alert on an open
+        breaker does not stay on for a pod that no longer exists."""
+        for metric in (self.breaker_open, self.placements):
+            for family in metric.collect():
+                for sample in family.samples:
+                    labels = sample.labels
+                    if labels.get("deployment") == deployment and labels.get("replica") == replica:
+                        values = [labels[name] for name in metric._labelnames]
+                        with contextlib.suppress(KeyError):
+                            metric.remove(*values)

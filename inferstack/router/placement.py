@@ -9,15 +9,12 @@ process's (one gateway) or Redis (every gateway replica sees the same placement)
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import hashlib
 import itertools
 import logging
-import math
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +23,7 @@ import orjson
 from inferstack.config.router import PlacementConfig
 from inferstack.router.deployments import Deployment
 from inferstack.router.metrics import RouterMetrics
+from inferstack.router.placement_store import LocalPlacementStore, Lookup, PlacementStore
 from inferstack.router.replicas import Replica
 
 log = logging.getLogger(__name__)
@@ -47,114 +45,8 @@ def prompt_blocks(payload: dict[str, Any], block_chars: int, max_blocks: int) ->
     return hashes
 
 
-def longest_held(blocks: Sequence[bytes], held: Callable[[bytes], bool]) -> int:
-    """How many leading blocks `held` says are there, by binary search: chained hashes make
-    holding a prefix monotone (held(i) implies held(j) for every j < i)."""
-    low, high = 0, len(blocks)
-    while low < high:
-        middle = (low + high) // 2
-        if held(blocks[middle]):
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
-def session_digest(key: str) -> str:
-    """Sessions and users are kept by digest: the shared store never holds the raw id."""
-    return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
-
-
 def _rendezvous(session: str, replica: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{session}|{replica}".encode(), digest_size=8).digest(), "big")
-
-
-@dataclass
-class Lookup:
-    affinity: str | None = None  # the replica the session was last placed on
-    matched: dict[str, int] = field(default_factory=dict)  # replica id -> leading blocks it holds
-
-
-class PlacementStore(abc.ABC):
-    """Where the session and prefix tables live. Ids are deployment-scoped by the caller."""
-
-    shared = False
-
-    @abc.abstractmethod
-    async def lookup(
-        self, deployment: str, session: str | None, blocks: Sequence[bytes], replicas: Sequence[str]
-    ) -> Lookup:
-        """The session's replica and, for each of `replicas`, how many leading blocks it holds."""
-
-    @abc.abstractmethod
-    async def record(
-        self, deployment: str, session: str | None, blocks: Sequence[bytes], replica: str
-    ) -> None: ...
-
-    async def aclose(self) -> None:
-        return None
-
-
-class LocalPlacementStore(PlacementStore):
-    """LRU tables in this process: block -> {replica: last served}, session -> replica."""
-
-    def __init__(self, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._clock = clock
-        self._blocks: OrderedDict[tuple[str, bytes], dict[str, float]] = OrderedDict()
-        self._sessions: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
-
-    async def lookup(
-        self, deployment: str, session: str | None, blocks: Sequence[bytes], replicas: Sequence[str]
-    ) -> Lookup:
-        return self.lookup_now(deployment, session, blocks, replicas)
-
-    def lookup_now(
-        self, deployment: str, session: str | None, blocks: Sequence[bytes], replicas: Sequence[str]
-    ) -> Lookup:
-        cutoff = self._clock() - self.ttl_s
-        found = Lookup()
-        if session is not None:
-            entry = self._sessions.get((deployment, session))
-            if entry is not None and entry[1] >= cutoff:
-                found.affinity = entry[0]
-        table = self._blocks
-        for replica in replicas:
-
-            def held(block: bytes, replica: str = replica) -> bool:
-                holders = table.get((deployment, block))
-                return holders is not None and holders.get(replica, -math.inf) >= cutoff
-
-            matched = longest_held(blocks, held)
-            if matched:
-                found.matched[replica] = matched
-        return found
-
-    async def record(
-        self, deployment: str, session: str | None, blocks: Sequence[bytes], replica: str
-    ) -> None:
-        self.record_now(deployment, session, blocks, replica)
-
-    def record_now(self, deployment: str, session: str | None, blocks: Sequence[bytes], replica: str) -> None:
-        now = self._clock()
-        if session is not None:
-            self._sessions[(deployment, session)] = (replica, now)
-            self._sessions.move_to_end((deployment, session))
-            if len(self._sessions) > self.max_entries:
-                self._sessions.popitem(last=False)
-        # Deepest block first: the shallow ones end up most recent, so the LRU drops a chain from
-        # its end and a held block always has all its predecessors (what lookups rely on).
-        for block in reversed(blocks):
-            key = (deployment, block)
-            holders = self._blocks.get(key)
-            if holders is None:
-                self._blocks[key] = {replica: now}
-            else:
-                holders[replica] = now
-                self._blocks.move_to_end(key)
-        while len(self._blocks) > self.max_entries:
-            self._blocks.popitem(last=False)
 
 
 @dataclass
@@ -168,17 +60,18 @@ class Placement:
     matched_blocks: int = 0
     session: str | None = field(default=None, repr=False)
     served: Replica | None = None
+    load: int | None = None  # the chosen replica's, when it was chosen
+    kv_cache_usage: float | None = None
 
     def describe(self, policy: str) -> dict[str, Any]:
-        chosen = self.order[0] if self.order else None
         described: dict[str, Any] = {
             "policy": policy,
-            "replica": chosen.id if chosen else None,
+            "replica": self.order[0].id if self.order else None,
             "served_by": self.served.id if self.served else None,
             "reason": self.reason,
             "replicas": len(self.deployment.replicas),
-            "load": chosen.stats.load if chosen else None,
-            "kv_cache_usage": chosen.stats.kv_cache_usage if chosen else None,
+            "load": self.load,
+            "kv_cache_usage": self.kv_cache_usage,
         }
         if policy == "prefix-aware" and self.reason != "only":
             described["matched_blocks"] = self.matched_blocks
@@ -186,65 +79,80 @@ class Placement:
         return described
 
 
-class Placer:
-    """Orders a deployment's replicas for one call by the configured policy."""
+_MAX_PENDING = 256  # background records to Redis at once; more are left to the local tables
 
-    def __init__(self, config: PlacementConfig, store: PlacementStore, metrics: RouterMetrics) -> None:
+
+class Placer:
+    """Orders a deployment's replicas for one call by the configured policy.
+
+    `secret` keys the session digests (the same on every gateway, so they agree on them)."""
+
+    def __init__(
+        self, config: PlacementConfig, store: PlacementStore, metrics: RouterMetrics, secret: bytes = b""
+    ) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics
-        self._fallback = (
+        self.secret = secret[:64]  # blake2b keys are at most 64 bytes
+        self._local = (
             store
             if isinstance(store, LocalPlacementStore)
             else LocalPlacementStore(config.ttl_s, config.max_entries)
         )
-        self._turns: dict[str, itertools.count[int]] = {}
+        self._turns: dict[str, itertools.count[int]] = {}  # equal loads take turns
+        self._robin: dict[str, itertools.count[int]] = {}  # round-robin's own counter
+        self._lapses: dict[tuple[str, str], int] = {}  # times each replica was seen going down
         self._pending: set[asyncio.Task[None]] = set()
         self._store_down_until = 0.0  # after a miss the shared store is left alone for a second
 
     async def place(
         self, deployment: Deployment, payload: Callable[[], dict[str, Any]], session: str | None
     ) -> Placement:
-        """`payload`: the body the chosen deployment would get (hashed for prefix-aware only)."""
+        """`payload`: the body the chosen deployment would get (hashed for prefix-aware only);
+        `session`: the session id or `user` (read by session-affinity only)."""
         if len(deployment.replicas) <= 1:
             return Placement(deployment, list(deployment.replicas), "only")
+        self._notice_lapses(deployment)
         replicas = deployment.available_replicas()
-        down = [r for r in deployment.replicas if r not in replicas]  # tried last, in case
         policy = self.config.policy
-        if not replicas:
-            return self._placed(Placement(deployment, self.by_load(deployment.name, down), "none_available"))
-        if policy == "round-robin":
-            turn = next(self._turns.setdefault(deployment.name, itertools.count()))
-            start = turn % len(replicas)
+        if not replicas:  # each is tried anyway, in case one is back already
             return self._placed(
-                Placement(deployment, replicas[start:] + replicas[:start] + down, "round_robin")
+                Placement(deployment, self.by_load(deployment.name, deployment.replicas), "none_available")
             )
+        if policy == "round-robin":
+            start = next(self._robin.setdefault(deployment.name, itertools.count())) % len(replicas)
+            return self._placed(Placement(deployment, replicas[start:] + replicas[:start], "round_robin"))
         by_load = self.by_load(deployment.name, replicas)
+        placement = Placement(deployment, by_load, "least_loaded")
         if policy == "least-loaded":
-            return self._placed(Placement(deployment, by_load + down, "least_loaded"))
-        digest = session_digest(session) if session is not None else None
-        blocks: list[bytes] = []
+            return self._placed(placement)
         if policy == "prefix-aware":
-            blocks = prompt_blocks(payload(), self.config.block_chars, self.config.max_blocks)
-        placement = Placement(deployment, by_load + down, "least_loaded", blocks, session=digest)
+            placement.blocks = prompt_blocks(payload(), self.config.block_chars, self.config.max_blocks)
+        elif session is not None:
+            placement.session = self.session_digest(session)
         if len(replicas) == 1:  # no choice; still remembered, so the tables stay current
             placement.reason = "one_available"
             return self._placed(placement)
-        if digest is None and not blocks:
+        if placement.session is None and not placement.blocks:
             return self._placed(placement)
-        found = await self._lookup(deployment.name, digest, blocks, [r.id for r in replicas])
+        found = await self._lookup(deployment.name, placement, [r.id for r in replicas])
         if policy == "session-affinity":
             chosen = self._affine(found, replicas, placement)
-            if chosen is None and digest is not None:
+            if chosen is None and placement.session is not None:
                 # A new (or moved) session: the least loaded; among equals the session's own
                 # rendezvous-hash pick, so every gateway picks alike and sessions spread evenly.
+                digest = placement.session
                 by_load = sorted(replicas, key=lambda r: (r.stats.load, -_rendezvous(digest, r.id)))
-                placement.order = [*by_load, *down]
+                placement.order = by_load
         else:
             chosen = self._prefix(found, by_load, placement)
         if chosen is not None:
-            placement.order = [chosen, *(r for r in by_load if r is not chosen), *down]
+            placement.order = [chosen, *(r for r in by_load if r is not chosen)]
         return self._placed(placement)
+
+    def session_digest(self, session: str) -> str:
+        """Sessions and users are kept by a keyed digest: the tables never hold the raw id."""
+        return hashlib.blake2b(session.encode(), digest_size=12, key=self.secret).hexdigest()
 
     def _affine(self, found: Lookup, replicas: list[Replica], placement: Placement) -> Replica | None:
         sticky = next((r for r in replicas if r.id == found.affinity), None)
@@ -260,12 +168,12 @@ class Placer:
     def _prefix(self, found: Lookup, by_load: list[Replica], placement: Placement) -> Replica | None:
         """The replica with the best share of the prompt already cached, less its load (load
         share x `load_weight`): a long cached prefix is worth waiting behind a few requests."""
-        total, weight, cfg = len(placement.blocks), self.config.load_weight, self.config
+        total, cfg = len(placement.blocks), self.config
         open_ = [r for r in by_load if not r.saturated(cfg.saturation, cfg.kv_cache_saturation)] or by_load
 
         def score(replica: Replica) -> float:
             share = found.matched.get(replica.id, 0) / total if total else 0.0
-            return share - weight * replica.stats.load / replica.stats.max_concurrency
+            return share - cfg.load_weight * replica.stats.load / replica.stats.max_concurrency
 
         best = max(open_, key=score)  # ties: the less loaded (by_load order)
         longest = max(by_load, key=lambda r: found.matched.get(r.id, 0))
@@ -287,13 +195,24 @@ class Placer:
         return [replicas[i] for i in order]
 
     def _placed(self, placement: Placement) -> Placement:
-        self.metrics.placements.labels(
-            placement.deployment.name, placement.order[0].id, placement.reason
-        ).inc()
+        chosen = placement.order[0]
+        placement.load, placement.kv_cache_usage = chosen.stats.load, chosen.stats.kv_cache_usage
+        self.metrics.placements.labels(placement.deployment.name, chosen.id, placement.reason).inc()
         return placement
 
+    def _notice_lapses(self, deployment: Deployment) -> None:
+        """A replica that went down since the last look lost its KV cache (a restart, a new pod
+        on the old address): the prefixes it served before are forgotten."""
+        for replica in deployment.replicas:
+            key = (deployment.name, replica.id)
+            lapses = replica.backend.lapses
+            if self._lapses.setdefault(key, lapses) != lapses:
+                self._lapses[key] = lapses
+                self._local.forget_now(deployment.name, replica.id)
+                self._in_background(self.store.forget(deployment.name, replica.id))
+
     def _store_usable(self) -> bool:
-        return self._fallback is not self.store and time.monotonic() >= self._store_down_until
+        return self._local is not self.store and time.monotonic() >= self._store_down_until
 
     def _store_missed(self) -> None:
         self.metrics.placement_store_errors.inc()
@@ -301,15 +220,13 @@ class Placer:
             log.warning("placement store did not answer; placing on this gateway's own tables for 1 s")
         self._store_down_until = time.monotonic() + 1.0
 
-    async def _lookup(
-        self, deployment: str, session: str | None, blocks: list[bytes], replicas: list[str]
-    ) -> Lookup:
+    async def _lookup(self, deployment: str, placement: Placement, replicas: list[str]) -> Lookup:
         if self._store_usable():
             try:
-                return await self.store.lookup(deployment, session, blocks, replicas)
+                return await self.store.lookup(deployment, placement.session, placement.blocks, replicas)
             except Exception:  # noqa: BLE001 - the shared store is down or slow: local knowledge
                 self._store_missed()
-        return self._fallback.lookup_now(deployment, session, blocks, replicas)
+        return self._local.lookup_now(deployment, placement.session, placement.blocks, replicas)
 
     def served(self, placement: Placement, replica: Replica) -> None:
         """A replica answered: it now holds this prompt's prefix (and the session)."""
@@ -318,16 +235,22 @@ class Placer:
             return
         name = placement.deployment.name
         # Also kept locally while a shared store is used: placement goes on if it stops answering.
-        self._fallback.record_now(name, placement.session, placement.blocks, replica.id)
-        if self._store_usable():  # off the request path: the answer does not wait for Redis
-            task = asyncio.create_task(self._record(name, placement, replica.id))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        self._local.record_now(name, placement.session, placement.blocks, replica.id)
+        self._in_background(self.store.record(name, placement.session, placement.blocks, replica.id))
 
-    async def _record(self, deployment: str, placement: Placement, replica: str) -> None:
+    def _in_background(self, call: Coroutine[Any, Any, None]) -> None:
+        """Send a write to the shared store off the request path (the answer does not wait)."""
+        if not self._store_usable() or len(self._pending) >= _MAX_PENDING:
+            call.close()
+            return
+        task = asyncio.create_task(self._guarded(call))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _guarded(self, call: Coroutine[Any, Any, None]) -> None:
         try:
-            await self.store.record(deployment, placement.session, placement.blocks, replica)
-        except Exception:  # noqa: BLE001 - a missed record costs one future cache miss, no more
+            await call
+        except Exception:  # noqa: BLE001 - a missed write costs one future cache miss, no more
             self._store_missed()
 
     async def aclose(self) -> None:

@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
 
 
 def replica_id(base_url: str) -> str:
-    """The replica's name on every gateway: host:port (and a path other than /v1)."""
+    """The replica's name on every gateway: host:port (and a path other than /v1); never the
+    URL's user or password."""
     parts = urlsplit(base_url)
-    path = parts.path.rstrip("/").removesuffix("/v1")
-    return parts.netloc + path
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return host + port + parts.path.rstrip("/").removesuffix("/v1")
 
 
 @dataclass(eq=False)
@@ -66,13 +68,18 @@ class Replica:
 
 
 async def resolve_addresses(host: str, port: int) -> list[str]:
-    """Every address `host` resolves to (IPv4 and IPv6), sorted; [] when it does not resolve."""
+    """Every address `host` resolves to, sorted: its IPv4 ones, or its IPv6 ones when it has
+    none (a dual-stack pod is one replica, not two); [] when the name does not exist (a Service
+    scaled to zero). Other failures (a DNS timeout) raise OSError."""
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
-        return []
-    return sorted({str(info[4][0]) for info in infos})
+    except socket.gaierror as exc:
+        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            return []
+        raise
+    v4 = sorted({str(i[4][0]) for i in infos if i[0] == socket.AF_INET})
+    return v4 or sorted({str(i[4][0]) for i in infos})
 
 
 def url_for_address(base_url: str, address: str) -> str:
@@ -85,8 +92,8 @@ def url_for_address(base_url: str, address: str) -> str:
 
 class ReplicaResolver:
     """Re-resolves a deployment's host every `interval_s`: new addresses become replicas (built
-    by `make`, watched before they take traffic), vanished ones are closed. Calls in flight on a
-    vanished replica fail over like on any broken backend."""
+    by `make`, unhealthy until their first health check), vanished ones stop taking calls at
+    once and are closed when their calls in flight end (or after `drain_s`)."""
 
     def __init__(
         self,
@@ -96,6 +103,8 @@ class ReplicaResolver:
         make: Callable[[str], Replica],
         interval_s: float,
         resolve: Callable[[str, int], Awaitable[list[str]]] = resolve_addresses,
+        on_leave: Callable[[Replica], None] = lambda _replica: None,
+        drain_s: float = 600.0,
     ) -> None:
         parts = urlsplit(base_url)
         self.name = name
@@ -106,13 +115,17 @@ class ReplicaResolver:
         self.make = make
         self.interval_s = interval_s
         self._resolve = resolve
+        self.on_leave = on_leave
+        self.drain_s = drain_s
         self._task: asyncio.Task[None] | None = None
+        self._draining: set[asyncio.Task[None]] = set()
 
     async def refresh(self) -> None:
-        addresses = await self._resolve(self.host, self.port)
-        if not addresses:  # a DNS hiccup must not drop every replica: keep the last known set
+        try:
+            addresses = await self._resolve(self.host, self.port)
+        except OSError as exc:  # a DNS hiccup must not drop every replica: keep the last known set
             log.warning(
-                "replicas of %s: %s resolves to nothing; keeping %d", self.name, self.host, len(self.replicas)
+                "replicas of %s: resolving failed (%s); keeping %d", self.name, exc, len(self.replicas)
             )
             return
         wanted = {replica_id(url): url for url in (url_for_address(self.base_url, a) for a in addresses)}
@@ -120,13 +133,30 @@ class ReplicaResolver:
         for gone in [r for rid, r in current.items() if rid not in wanted]:
             self.replicas.remove(gone)
             log.info("replicas of %s: %s left", self.name, gone.id)
-            await gone.aclose()
+            self._drain(gone)
         for rid, url in wanted.items():
             if rid not in current:
                 replica = self.make(url)
+                self.replicas.append(replica)  # listed first, so shutting down closes it too
                 await replica.start_watching()
-                self.replicas.append(replica)
                 log.info("replicas of %s: %s joined", self.name, rid)
+
+    def _drain(self, replica: Replica) -> None:
+        replica.backend.mark("stopped")  # no new call goes there; a stale target fails over
+        self.on_leave(replica)
+
+        async def close_when_idle() -> None:
+            deadline = asyncio.get_running_loop().time() + self.drain_s
+            try:
+                # in_flight is a plain counter the executor keeps: polled, once a second is enough
+                while replica.stats.in_flight > 0 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(1.0)
+            finally:
+                await replica.aclose()
+
+        task = asyncio.create_task(close_when_idle(), name=f"drain-{replica.id}")
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     async def start(self) -> None:
         await self.refresh()
@@ -141,7 +171,9 @@ class ReplicaResolver:
                 log.warning("replicas of %s: refresh failed", self.name, exc_info=True)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop resolving; replicas still draining are closed now."""
+        for task in [self._task, *self._draining]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -15,7 +15,8 @@ from inferstack.errors import BackendUnavailable, PermissionDenied
 from inferstack.router.deployments import AUTO, DeploymentTable
 from inferstack.router.executor import Executor, Outcome, Target
 from inferstack.router.metrics import RouterMetrics
-from inferstack.router.placement import LocalPlacementStore, Placement, PlacementStore, Placer
+from inferstack.router.placement import Placement, Placer
+from inferstack.router.placement_store import LocalPlacementStore, PlacementStore
 from inferstack.router.policy import Decision, RouteContext, build_policy, judge
 from inferstack.router.quality import PromptFeatures, build_scorer
 
@@ -47,6 +48,7 @@ class RouterService:
         metrics: RouterMetrics,
         threshold: float,
         placement_store: PlacementStore | None = None,
+        placement_secret: bytes = b"",
     ) -> None:
         self.table = table
         self.config = config
@@ -56,9 +58,8 @@ class RouterService:
         self.policy = build_policy(config, table.default)
         self.executor = Executor(config, metrics)
         placing = config.placement
-        self.placer = Placer(
-            placing, placement_store or LocalPlacementStore(placing.ttl_s, placing.max_entries), metrics
-        )
+        store = placement_store or LocalPlacementStore(placing.ttl_s, placing.max_entries)
+        self.placer = Placer(placing, store, metrics, placement_secret)
 
     def precheck(self, model: str) -> None:
         """Fail fast (before classification spends CPU) when nothing could serve `model`."""
@@ -116,8 +117,8 @@ class RouterService:
         outcome.on_served = lambda target: self._served(placement, target)
         targets = [Target(chosen, replica) for replica in placement.order]
         for fallback in decision.fallbacks:
-            order = self.placer.by_load(fallback.name, fallback.available_replicas() or fallback.replicas)
-            targets.extend(Target(fallback, replica) for replica in order)
+            replicas = sorted(fallback.available_replicas(), key=lambda r: r.stats.load)
+            targets.extend(Target(fallback, replica) for replica in replicas)
         return targets
 
     def _served(self, placement: Placement, target: Target) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from inferstack.answers.service import AnswerCache
 from inferstack.config import Settings
@@ -30,7 +32,7 @@ from inferstack.router.backend import OpenAIBackend
 from inferstack.router.breaker import CircuitBreaker
 from inferstack.router.deployments import AUTO, Deployment, DeploymentTable
 from inferstack.router.health import HealthPoller
-from inferstack.router.placement import PlacementStore
+from inferstack.router.placement_store import PlacementStore
 from inferstack.router.replicas import Replica, ReplicaResolver, replica_id
 from inferstack.router.service import RouterService, load_threshold
 from inferstack.router.stats import LiveStats, VllmStatsScraper
@@ -150,8 +152,8 @@ def _replica(spec: ModelSpec, settings: Settings, base_url: str) -> Replica:
     health_url: str | None = None
     if isinstance(serve, RemoteBackend):
         api_key = os.environ.get(serve.api_key_env) if serve.api_key_env else None
-        if serve.health_url and base_url == serve.base_url:
-            health_url = serve.health_url  # an explicit health URL belongs to base_url
+        if serve.health_url:
+            health_url = _health_url_of(serve.health_url, serve.base_url, base_url)
     backend = OpenAIBackend(
         spec.name,
         base_url,
@@ -171,7 +173,18 @@ def _replica(spec: ModelSpec, settings: Settings, base_url: str) -> Replica:
     return replica
 
 
-def _deployment_for(spec: ModelSpec, settings: Settings) -> tuple[Deployment, ReplicaResolver | None]:
+def _health_url_of(health_url: str, base_url: str, replica_url: str) -> str:
+    """An explicit health URL on base_url's host is each replica's own on its host; one on
+    another host is shared as it is."""
+    health, base, replica = urlsplit(health_url), urlsplit(base_url), urlsplit(replica_url)
+    if health.netloc != base.netloc:
+        return health_url
+    return urlunsplit((replica.scheme, replica.netloc, health.path, health.query, ""))
+
+
+def _deployment_for(
+    spec: ModelSpec, settings: Settings, metrics: GatewayMetrics
+) -> tuple[Deployment, ReplicaResolver | None]:
     """The deployment with its replicas: local processes on consecutive ports, listed URLs, or
     (with `resolve`) the addresses its host resolves to, refreshed while it runs."""
     serve = spec.serve
@@ -185,9 +198,15 @@ def _deployment_for(spec: ModelSpec, settings: Settings) -> tuple[Deployment, Re
             disabled = f"no API key (env {serve.api_key_env} is empty)"
     deployment = Deployment(spec, [_replica(spec, settings, url) for url in urls], disabled_reason=disabled)
     if isinstance(serve, RemoteBackend) and serve.resolve:
+
+        def left(replica: Replica) -> None:
+            metrics.router.forget_replica(spec.name, replica.id)
+            with contextlib.suppress(KeyError):
+                metrics.replica_up.remove(spec.name, replica.id)
+
         resolver = ReplicaResolver(
             spec.name, serve.base_url, deployment.replicas,
-            lambda url: _replica(spec, settings, url), serve.resolve_interval_s,
+            lambda url: _replica(spec, settings, url), serve.resolve_interval_s, on_leave=left,
         )  # fmt: skip
     return deployment, resolver
 
@@ -324,7 +343,7 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     resolvers: list[ReplicaResolver] = []
     model_dirs: dict[str, Path] = {}
     for spec in settings.models:
-        deployment, resolver = _deployment_for(spec, settings)
+        deployment, resolver = _deployment_for(spec, settings, metrics)
         deployments.append(deployment)
         if resolver is not None:
             resolvers.append(resolver)
@@ -338,7 +357,12 @@ async def build_runtime(settings: Settings, metrics: GatewayMetrics) -> Runtime:
     table = DeploymentTable(deployments, settings.default_deployment.name)
     threshold, threshold_source = load_threshold(settings.router, cache.router)
     log.info("router: policy=%s threshold=%.3f (%s)", settings.router.policy, threshold, threshold_source)
-    router = RouterService(table, settings.router, metrics.router, threshold, _placement_store(settings))
+    # Session digests in the placement tables are keyed with the stored keys' secret when it is
+    # set (the same on every replica, so every gateway computes the same digest).
+    secret = os.environ.get(settings.auth.secret_env, "").encode()
+    router = RouterService(
+        table, settings.router, metrics.router, threshold, _placement_store(settings), secret
+    )
     quotas = build_quotas(settings, metrics) if settings.quotas_active else None
     answers = build_answer_cache(settings, metrics) if settings.answer_cache.enabled else None
     keys = await open_keys(settings, cache) if settings.auth_enabled else None

@@ -167,8 +167,11 @@ def test_two_gateways_on_one_redis_keep_a_session_on_one_replica(
         served = set()
         for turn in range(4):
             answer, route = ask(shared_pair[turn % 2], history, user=user)
-            assert route["placement"]["policy"] == "session-affinity"
-            served.add(route["placement"]["served_by"])
+            placement = route["placement"]
+            assert placement["policy"] == "session-affinity"
+            # From the second turn on the session is found in Redis, whichever gateway asks.
+            assert placement["reason"] == ("new_session" if turn == 0 else "affinity"), (turn, placement)
+            served.add(placement["served_by"])
             history += [{"role": "assistant", "content": answer}, {"role": "user", "content": "And then?"}]
         assert len(served) == 1, (user, served)
     keys = [k.decode() for k in redis.Redis.from_url(redis_server.url).keys("inferstack:place:*")]
@@ -217,7 +220,7 @@ def test_killing_the_replica_moves_the_conversation_and_its_stream_continues(sup
 
     ready = httpx.get(f"{supervised.url}/ready", timeout=10).json()
     assert ready["ready"] and ready["stages"][f"replicas:{MODEL}"] == "1/2 healthy"
-    history.append({"role": "user", "content": "Now summarise all of that in plain words for a child. " * 4})
+    history.append({"role": "user", "content": "Now summarise all of that in plain words for a child. " * 12})
     answer, route = ask(supervised, history)
     assert route["placement"]["served_by"] == moved  # the conversation lives there now
     history += [{"role": "assistant", "content": answer}, {"role": "user", "content": "Thanks!"}]

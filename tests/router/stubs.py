@@ -18,6 +18,7 @@ class StubBackend:
     def __init__(self, name: str) -> None:
         self.name = name
         self.state = BackendState.HEALTHY
+        self.lapses = 0
 
     @property
     def healthy(self) -> bool:

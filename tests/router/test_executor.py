@@ -107,7 +107,7 @@ async def test_another_replica_of_the_deployment_comes_before_the_fallback() -> 
     backup = scripted("b", [{"ok": 2}])
     body, outcome = await call([primary, backup])
     assert body == {"ok": 1} and outcome.served_by is primary
-    assert outcome.served_replica is primary.replicas[1] and calls(backup) == 0
+    assert outcome.attempts[-1]["replica"] == "a:8001" and calls(backup) == 0
     assert primary.replicas[0].breaker.state is BreakerState.CLOSED  # 2 failures < 5
     assert [a["replica"] for a in outcome.attempts] == ["a:8000", "a:8000", "a:8001"]
 
@@ -215,7 +215,38 @@ async def test_a_broken_stream_continues_on_another_replica_before_another_deplo
     texts = [orjson.loads(e[6:])["choices"][0]["delta"].get("content") for e in events[:-1]]
     assert texts == ["", "Hel", "lo"] and events[-1].startswith(b"data: [DONE]")
     assert sibling.bodies == [{"model": "a", "partial": "Hel", "after": 1}] and other.bodies == []
-    assert outcome.served_replica is primary.replicas[1]
+    assert outcome.attempts[-1] == {"deployment": "a", "replica": "a:8001", "outcome": "ok"}
     assert outcome.failovers == [
         {"from": "a", "to": "a", "after_tokens": 1, "from_replica": "a:8000", "to_replica": "a:8001"}
     ]
+
+
+class _Refusing(StreamingBackend):
+    @contextlib.asynccontextmanager
+    async def stream(self, path: str, body: dict[str, Any], headers: dict[str, str]):  # type: ignore[no-untyped-def]
+        self.bodies.append(body)
+        raise BackendUnavailable("sibling down too")
+        yield  # pragma: no cover
+
+
+async def test_a_continuation_goes_to_each_target_with_its_own_model() -> None:
+    primary = deployment("a", breaker_failures=5, replicas=2)
+    backup = deployment("b", breaker_failures=5)
+    broken = StreamingBackend([chunk(), chunk("Hel")], then=BackendUnavailable("killed"))
+    sibling = _Refusing([])
+    other = StreamingBackend([chunk(), chunk("lo"), b"data: [DONE]\n\n"])
+    for replica, stub in zip([*primary.replicas, *backup.replicas], [broken, sibling, other], strict=True):
+        replica.backend = stub  # type: ignore[assignment]
+
+    def continue_for(target: Deployment, partial: str, tokens: int) -> dict[str, Any]:
+        return {"model": target.name, "partial": partial}
+
+    outcome = Outcome()
+    stream = executor(attempts=1).stream(
+        targets(primary, backup), "/chat/completions", lambda d: {"model": d.name}, continue_for, {}, outcome
+    )
+    events = [event async for event in stream]
+    assert events[-1].startswith(b"data: [DONE]")
+    assert sibling.bodies == [{"model": "a", "partial": "Hel"}]
+    assert other.bodies == [{"model": "b", "partial": "Hel"}]
+    assert [(f["to"], f["to_replica"]) for f in outcome.failovers] == [("b", "b:8000")]

@@ -13,14 +13,9 @@ from inferstack.config.router import PlacementConfig
 from inferstack.router.backend import BackendState
 from inferstack.router.deployments import Deployment
 from inferstack.router.metrics import RouterMetrics
-from inferstack.router.placement import (
-    LocalPlacementStore,
-    PlacementStore,
-    Placer,
-    prompt_blocks,
-    session_digest,
-)
+from inferstack.router.placement import Placer, prompt_blocks
 from inferstack.router.placement_redis import RedisPlacementStore
+from inferstack.router.placement_store import LocalPlacementStore, PlacementStore
 from loadtest.redis_server import RedisServer
 from tests.router.stubs import deployment
 
@@ -52,9 +47,12 @@ def test_blocks_chain_every_block_before_them_and_stop_at_the_cap() -> None:
     assert not set(prompt_blocks(body, 64, 256)[3:]) & set(prompt_blocks(swapped, 64, 256))
 
 
-def test_sessions_are_kept_by_digest() -> None:
-    assert session_digest("user-42") == session_digest("user-42") != session_digest("user-43")
-    assert "user-42" not in session_digest("user-42")
+def test_sessions_are_kept_by_a_keyed_digest() -> None:
+    one, same, other = placer("session-affinity"), placer("session-affinity"), placer("session-affinity")
+    one.secret = same.secret = b"shared-by-every-gateway"
+    assert one.session_digest("user-42") == same.session_digest("user-42") != one.session_digest("user-43")
+    assert one.session_digest("user-42") != other.session_digest("user-42")  # another key
+    assert "user-42" not in one.session_digest("user-42")
 
 
 def test_local_store_longest_prefix_per_replica_and_expiry() -> None:
@@ -163,13 +161,27 @@ async def test_new_sessions_spread_alike_on_every_gateway() -> None:
     assert (await gateways[0].place(d, lambda: chat("hi"), "user-new")).order[0] is d.replicas[1]
 
 
+async def test_a_replica_that_went_down_is_forgotten() -> None:
+    d, p = deployment("m", replicas=2), placer("prefix-aware")
+    body = chat("A conversation worth remembering " * 10)
+    home_id = await serve(p, d, body)
+    home = next(r for r in d.replicas if r.id == home_id)
+    assert (await p.place(d, lambda: body, None)).reason == "prefix"
+    home.backend.lapses += 1  # it restarted: its KV cache is empty
+    placement = await p.place(d, lambda: body, None)
+    assert placement.reason == "no_prefix" and placement.matched_blocks == 0
+
+
 async def test_least_loaded_and_round_robin() -> None:
     d = deployment("m", replicas=3)
     d.replicas[0].stats.in_flight, d.replicas[1].stats.in_flight = 4, 1
     placement = await placer("least-loaded").place(d, lambda: chat("x"), None)
     assert [r.id for r in placement.order] == ["m:8002", "m:8001", "m:8000"]
     rr = placer("round-robin")
-    firsts = [(await rr.place(d, lambda: chat("x"), None)).order[0].id for _ in range(6)]
+    firsts = []
+    for _ in range(6):
+        firsts.append((await rr.place(d, lambda: chat("x"), None)).order[0].id)
+        rr.by_load("m", d.replicas)  # other orderings (ties elsewhere) do not use up a turn
     assert firsts == ["m:8000", "m:8001", "m:8002"] * 2
 
 
@@ -181,7 +193,7 @@ async def test_one_replica_skips_placement_and_one_healthy_is_still_remembered()
     d.replicas[1].backend.state = BackendState.RESTARTING
     body = chat("Something to remember " * 10)
     placement = await p.place(d, lambda: body, None)
-    assert placement.order == d.replicas and placement.reason == "one_available"
+    assert placement.order == [d.replicas[0]] and placement.reason == "one_available"
     p.served(placement, d.replicas[0])
     d.replicas[1].backend.state = BackendState.HEALTHY
     again = await p.place(d, lambda: body, None)
@@ -212,6 +224,10 @@ class _DeadStore(PlacementStore):
         raise TimeoutError
 
     async def record(self, deployment: str, session: str | None, blocks: Any, replica: str) -> None:
+        self.calls += 1
+        raise TimeoutError
+
+    async def forget(self, deployment: str, replica: str) -> None:
         self.calls += 1
         raise TimeoutError
 
@@ -255,6 +271,38 @@ async def test_two_gateways_on_one_redis_place_a_conversation_on_one_replica(
         assert placement.order[0].id == home and placement.reason == "prefix", turn
         gateway.served(placement, placement.order[0])
         await asyncio.gather(*gateway._pending)
+
+
+async def test_redis_and_local_stores_agree_on_depths_expiry_and_forgetting(
+    redis_server: RedisServer,
+) -> None:
+    client = aioredis.Redis.from_url(redis_server.url)
+    now = [0.0]
+    stores: list[PlacementStore] = [
+        RedisPlacementStore(client, ttl_s=0.5, prefix=f"test-{os.urandom(4).hex()}:"),
+        LocalPlacementStore(ttl_s=0.5, max_entries=1000, clock=lambda: now[0]),
+    ]
+    chain = [bytes([i]) * 8 for i in range(9)]
+    for store in stores:
+        await store.record("m", None, chain[:7], "r1")
+        await store.record("m", None, chain[:3], "r2")
+        await store.record("m", None, chain[:9], "r3")
+        assert (await store.lookup("m", None, chain, ["r1", "r2", "r3", "r4"])).matched == {
+            "r1": 7,
+            "r2": 3,
+            "r3": 9,
+        }
+        await store.forget("m", "r3")
+        assert (await store.lookup("m", None, chain, ["r1", "r3"])).matched == {"r1": 7}
+        await asyncio.sleep(0.01)
+        now[0] += 0.01
+        await store.record("m", None, chain[:2], "r3")  # served again after its restart
+        assert (await store.lookup("m", None, chain, ["r3"])).matched == {"r3": 2}
+    await asyncio.sleep(0.6)
+    now[0] += 0.6
+    for store in stores:
+        assert (await store.lookup("m", None, chain, ["r1", "r2", "r3"])).matched == {}
+    await client.aclose()
 
 
 async def test_redis_session_affinity_is_shared_and_expires(redis_server: RedisServer) -> None:

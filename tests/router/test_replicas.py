@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from inferstack.config.router import BreakerConfig
 from inferstack.router.backend import BackendState
 from inferstack.router.breaker import CircuitBreaker
@@ -11,6 +14,7 @@ from tests.router.stubs import StubBackend, deployment
 def test_replica_ids_are_host_and_port() -> None:
     assert replica_id("http://10.0.0.5:8000/v1") == "10.0.0.5:8000"
     assert replica_id("https://api.example.com/openai/v1/") == "api.example.com/openai"
+    assert replica_id("http://user:secret@10.0.0.5:8000/v1") == "10.0.0.5:8000"  # never credentials
     assert url_for_address("http://vllm-headless:8000/v1", "10.1.2.3") == "http://10.1.2.3:8000/v1"
     assert url_for_address("http://vllm-headless:8000/v1", "fd00::5") == "http://[fd00::5]:8000/v1"
 
@@ -43,30 +47,50 @@ def _replica(url: str) -> Replica:
 class _Closable(StubBackend):
     closed = False
 
+    def mark(self, state: str) -> None:
+        self.state = BackendState(state)
+
     async def aclose(self) -> None:
         self.closed = True
 
 
-async def test_resolver_adds_new_addresses_drops_vanished_ones_and_survives_an_empty_answer() -> None:
-    answers = [["10.0.0.1", "10.0.0.2"], ["10.0.0.2", "10.0.0.3"], []]
+async def test_resolver_adds_and_drains_replicas_and_rides_out_a_dns_failure() -> None:
+    answers: list[Any] = [["10.0.0.1", "10.0.0.2"], ["10.0.0.2", "10.0.0.3"], OSError("timeout"), []]
 
     async def resolve(host: str, port: int) -> list[str]:
         assert (host, port) == ("vllm-headless", 8000)
-        return answers.pop(0)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return list(answer)
 
     replicas: list[Replica] = []
+    left: list[str] = []
 
     def make(url: str) -> Replica:
         replica = _replica(url)
         replica.backend = _Closable("m")  # type: ignore[assignment]
+        replica.backend.state = BackendState.STARTING
         return replica
 
-    resolver = ReplicaResolver("m", "http://vllm-headless:8000/v1", replicas, make, 10, resolve)
+    resolver = ReplicaResolver(
+        "m", "http://vllm-headless:8000/v1", replicas, make, 10, resolve,
+        on_leave=lambda r: left.append(r.id), drain_s=30,
+    )  # fmt: skip
     await resolver.refresh()
     assert [r.id for r in replicas] == ["10.0.0.1:8000", "10.0.0.2:8000"]
     first, kept = replicas
+    first.stats.in_flight = 1  # a call is still running on it when it leaves
     await resolver.refresh()
+    assert [r.id for r in replicas] == ["10.0.0.2:8000", "10.0.0.3:8000"] and replicas[0] is kept
+    assert first.backend.state is BackendState.STOPPED and left == ["10.0.0.1:8000"]
+    await asyncio.sleep(0.05)
+    assert not first.backend.closed  # type: ignore[attr-defined]  # drained, not cut
+    first.stats.in_flight = 0
+    await asyncio.sleep(1.1)
+    assert first.backend.closed  # type: ignore[attr-defined]
+    await resolver.refresh()  # DNS failed: keep what we had
     assert [r.id for r in replicas] == ["10.0.0.2:8000", "10.0.0.3:8000"]
-    assert replicas[0] is kept and first.backend.closed  # type: ignore[attr-defined]
-    await resolver.refresh()  # DNS answered nothing: keep what we had
-    assert [r.id for r in replicas] == ["10.0.0.2:8000", "10.0.0.3:8000"]
+    await resolver.refresh()  # the name is gone (scaled to zero): no replicas
+    assert replicas == [] and len(left) == 3
+    await resolver.stop()
