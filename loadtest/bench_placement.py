@@ -263,8 +263,13 @@ def main() -> None:
             processes.append(robin)
             asyncio.run(workload(aware_url, replicas, 2, 1))  # warm-up: both replicas serve once
             asyncio.run(workload(robin_url, replicas, 2, 1))
-            results["round_robin"] = asyncio.run(workload(robin_url, replicas, args.sessions, args.turns))
-            results["prefix_aware"] = asyncio.run(workload(aware_url, replicas, args.sessions, args.turns))
+            for name, url in (("round_robin", robin_url), ("prefix_aware", aware_url)):
+                results[name] = asyncio.run(workload(url, replicas, args.sessions, args.turns))
+                print(name, results[name], flush=True)
+        except BaseException:
+            for log_path in workdir.glob("*.log"):  # the gateways' own words on what went wrong
+                print(f"--- {log_path.name}\n{log_path.read_text(errors='replace')[-3000:]}", file=sys.stderr)
+            raise
         finally:
             _stop(list(reversed(processes)))
             redis.stop()

@@ -17,7 +17,8 @@ from typing import Any
 from loadtest.report import update_readme
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("gateway", "default", "quotas", "classify", "router", "retrieval", "guard", "stream", "sessions")
+PARTS = ("gateway", "default", "quotas", "classify", "router", "placement", "retrieval", "guard", "stream",
+         "sessions")  # fmt: skip
 
 
 def _load(reports: Path) -> dict[str, Any]:
@@ -116,6 +117,27 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"cost {1 - (g['cost_saved'] or 0):.2f}x of always-strong",
             )
         )
+    if pl := results.get("placement"):
+        rr, pa = pl["round_robin"], pl["prefix_aware"]
+        out.append(
+            (
+                "2 vLLM replicas, multi-turn: prefix-cache hit rate",
+                f"prefix-aware {pa['hit_rate']:.1%}",
+                f"round-robin {rr['hit_rate']:.1%}",
+                f"{pa['hit_rate'] / rr['hit_rate']:.2f}x" if rr["hit_rate"] else "n/a",
+            )
+        )
+        out.append(
+            (
+                "2 vLLM replicas, multi-turn: TTFT p50",
+                f"prefix-aware {pa['ttft_p50_ms']:.0f} ms",
+                f"round-robin {rr['ttft_p50_ms']:.0f} ms",
+                f"{pa['ttft_p50_ms'] / rr['ttft_p50_ms']:.2f}x",
+            )
+        )
+        decision = pl["decision"]["local_p50_ms"]
+        out.append(("replica placement decision", f"p50 {decision:.3f} ms", "target 0.2 ms",
+                    f"{decision / 0.2:.2f}x target"))  # fmt: skip
     if rv := results.get("retrieval"):
         q = rv["quality"]
         best = max(q["dense"]["ndcg@10"], q["bm25"]["ndcg@10"])

@@ -96,6 +96,12 @@ class PlacementConfig(Strict):
         description="prefix-aware: a replica scores the share of the prompt it holds minus this times "
         "its load share (requests on it / max_concurrency)",
     )
+    balance: float = Field(
+        default=0.25,
+        gt=0,
+        description="prefix-aware: a replica more than this x max_concurrency requests busier than the "
+        "least loaded one does not compete on its cached prefix",
+    )
     saturation: float = Field(
         default=1.0,
         gt=0,

@@ -79,6 +79,19 @@ def vllm_command(spec: ModelSpec, serve: LocalVllm, model_dir: Path, replica: in
     return cmd
 
 
+def cpu_binding(replicas: int, replica: int) -> dict[str, str]:
+    """CPU vLLM binds its OpenMP threads to every core it may use: two processes on one box
+    would spin on the same cores (measured here: 4.6 tokens/s for both together against ~25 for
+    one alone). Replicas get disjoint cores instead, unless the binding is set by hand."""
+    if replicas == 1 or "VLLM_CPU_OMP_THREADS_BIND" in os.environ:
+        return {}
+    cores = sorted(os.sched_getaffinity(0))
+    share = max(1, len(cores) // replicas)
+    start = (replica * share) % len(cores)
+    mine = cores[start : start + share]
+    return {"VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, mine))}
+
+
 class VllmSupervisor:
     """Owns one vLLM process (replica `replica` of its model): start, wait healthy, watch,
     restart with backoff, stop.
@@ -146,6 +159,7 @@ class VllmSupervisor:
             **self.cache.offline_env(),
             "VLLM_CPU_KVCACHE_SPACE": f"{self.serve.kv_cache_gib:g}",
             "TMPDIR": str(self._tmp_dir),
+            **cpu_binding(self.serve.replicas, self.replica),
         }
         if self.spec.chat_template:
             # Replicas of one model share the file: written whole (rename), so a sibling that is

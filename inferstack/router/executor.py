@@ -276,11 +276,16 @@ class _Leg:
             self.started = time.perf_counter()
             self.got_token = False
             inner = AsyncExitStack()
-            events = await inner.enter_async_context(
-                target.replica.backend.stream(self.endpoint, payload_for(target.deployment), self.headers)
-            )
+            # Counted from before the headers: placements made meanwhile must see this call.
             target.replica.stats.in_flight += 1
             inner.callback(self._left, target.replica)
+            try:
+                events = await inner.enter_async_context(
+                    target.replica.backend.stream(self.endpoint, payload_for(target.deployment), self.headers)
+                )
+            except BaseException:
+                await inner.aclose()
+                raise
             self._inner = inner
             self.stack.push_async_callback(inner.aclose)
             return events

@@ -169,7 +169,15 @@ class Placer:
         """The replica with the best share of the prompt already cached, less its load (load
         share x `load_weight`): a long cached prefix is worth waiting behind a few requests."""
         total, cfg = len(placement.blocks), self.config
-        open_ = [r for r in by_load if not r.saturated(cfg.saturation, cfg.kv_cache_saturation)] or by_load
+        # Only replicas within `balance` x max_concurrency of the least loaded compete on their
+        # cached prefix: a shared system prompt would otherwise pull every new conversation onto
+        # the replica that served it first.
+        least = by_load[0].stats.load
+        open_ = [
+            r for r in by_load
+            if not r.saturated(cfg.saturation, cfg.kv_cache_saturation)
+            and r.stats.load - least <= max(1.0, cfg.balance * r.stats.max_concurrency)
+        ] or by_load[:1]  # fmt: skip
 
         def score(replica: Replica) -> float:
             share = found.matched.get(replica.id, 0) / total if total else 0.0
@@ -181,7 +189,8 @@ class Placer:
         if found.matched.get(longest.id, 0) == placement.matched_blocks:
             placement.reason = "prefix" if placement.matched_blocks else "no_prefix"
         elif longest not in open_:
-            placement.reason = "prefix_saturated"  # the replica holding more is full: spilled
+            full = longest.saturated(cfg.saturation, cfg.kv_cache_saturation)
+            placement.reason = "prefix_saturated" if full else "prefix_imbalance"  # spilled
         else:
             placement.reason = "prefix_load"  # the one holding more is too much busier
         return best

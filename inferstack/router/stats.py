@@ -41,6 +41,7 @@ class LiveStats:
         self.in_flight = 0
         self.backend_running = 0
         self.backend_waiting = 0
+        self._ours_at_report = 0
         self.kv_cache_usage: float | None = None  # 0..1, vLLM's own gauge
         self.tokens_per_s: float | None = None  # generation throughput measured while busy
 
@@ -65,11 +66,18 @@ class LiveStats:
     def observe_throughput(self, tokens_per_s: float) -> None:
         self.tokens_per_s = _ewma(self.tokens_per_s, tokens_per_s)
 
+    def reported(self, running: int, waiting: int) -> None:
+        """What the backend's /metrics says it holds, and how much of that was ours then."""
+        self.backend_running, self.backend_waiting = running, waiting
+        self._ours_at_report = self.in_flight
+
     @property
     def load(self) -> int:
-        """Requests on the backend now: the larger of what we sent and what it reports (other
-        gateway replicas share a backend; the report lags by one scrape)."""
-        return max(self.in_flight, self.backend_running + self.backend_waiting)
+        """Requests on the backend now: ours, counted live, plus the others' (other gateway
+        replicas share a backend) as of the last report. Not the report itself: it lags by a
+        scrape, and placing on a stale count sends a burst to whichever replica looked empty."""
+        others = self.backend_running + self.backend_waiting - self._ours_at_report
+        return self.in_flight + max(0, others)
 
     def predicted_ttft_ms(self) -> float:
         """Below capacity: the EWMA TTFT. At or above it, a new request first waits for slots
@@ -131,7 +139,7 @@ class VllmStatsScraper:
     async def scrape_once(self) -> None:
         text = await self.backend.fetch_bytes(self.url)
         if text is None:  # no report: count only what we sent, not a stale gauge
-            self.stats.backend_running = self.stats.backend_waiting = 0
+            self.stats.reported(0, 0)
             self.stats.kv_cache_usage = None
             return
         running, waiting, generated, self.stats.kv_cache_usage = parse_vllm_metrics(text)
@@ -140,7 +148,7 @@ class VllmStatsScraper:
         if self._last is not None and busy and generated > self._last[1]:
             self.stats.observe_throughput((generated - self._last[1]) / (now - self._last[0]))
         self._last = (now, generated)
-        self.stats.backend_running, self.stats.backend_waiting = int(running), int(waiting)
+        self.stats.reported(int(running), int(waiting))
 
     async def _loop(self) -> None:
         while True:

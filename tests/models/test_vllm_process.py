@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from inferstack.config import Settings
 from inferstack.config.cache import CacheLayout
 from inferstack.config.models import LocalVllm, ModelSpec
-from inferstack.models.vllm_process import vllm_command
+from inferstack.models.vllm_process import cpu_binding, vllm_command
 
 
 def test_command_is_module_launch_on_loopback() -> None:
@@ -41,3 +44,16 @@ def test_offline_env_keeps_caches_inside_project(tmp_path: Path) -> None:
     assert env["ORT_DISABLE_TELEMETRY"] == "1"
     for key in ("HF_HOME", "XDG_CACHE_HOME", "VLLM_CACHE_ROOT", "TMPDIR"):
         assert env[key].startswith(str(tmp_path))
+
+
+def test_local_replicas_get_disjoint_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3, 4})
+    assert cpu_binding(1, 0) == {}  # one process: vLLM's own binding
+    assert [cpu_binding(2, i) for i in range(2)] == [
+        {"VLLM_CPU_OMP_THREADS_BIND": "0,1"},
+        {"VLLM_CPU_OMP_THREADS_BIND": "2,3"},
+    ]
+    assert cpu_binding(8, 6) == {"VLLM_CPU_OMP_THREADS_BIND": "1"}  # more replicas than cores
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-3")
+    assert cpu_binding(2, 1) == {}  # set by hand: left alone

@@ -205,12 +205,14 @@ async def test_a_much_busier_replica_loses_a_short_prefix_but_keeps_a_long_one()
     home_body = chat("Shared opening line " * 4)
     home = await serve(p, d, home_body)
     busy = next(r for r in d.replicas if r.id == home)
-    busy.stats.in_flight = busy.stats.max_concurrency - 1  # busy, not saturated
-    short = chat("Shared opening line " * 4, "then something else entirely " * 20)
+    busy.stats.in_flight = 2  # busier, within the balance (0.25 x 8)
+    short = chat("Shared opening line " * 4, "then something else entirely " * 60)
     placement = await p.place(d, lambda: short, None)
     assert placement.order[0] is not busy and placement.reason == "prefix_load"
     long_history = await p.place(d, lambda: home_body, None)
     assert long_history.order[0] is busy and long_history.reason == "prefix"
+    busy.stats.in_flight = 3  # beyond the balance: even its whole prefix does not keep it
+    assert (await p.place(d, lambda: home_body, None)).reason == "prefix_imbalance"
 
 
 class _DeadStore(PlacementStore):

@@ -59,7 +59,7 @@ def test_spills_to_the_next_deployment_when_the_slo_would_be_missed(fleet) -> No
 def test_best_effort_when_every_deployment_misses_the_slo(fleet) -> None:  # type: ignore[no-untyped-def]
     for d, duration in zip(fleet, (9000, 3000, 6000), strict=True):
         d.replicas[0].stats.observe_duration(duration)
-        d.replicas[0].stats.backend_waiting = 20
+        d.replicas[0].stats.reported(0, 20)
     decision = router(fleet).decide("auto", EASY, "t")
     assert (decision.deployment.name, decision.reason) == ("local-big", "slo_best_effort")
 

@@ -33,9 +33,11 @@ def test_predicted_ttft_grows_with_queued_waves() -> None:
     stats.observe_duration(2000)
     stats.in_flight = 3
     assert stats.predicted_ttft_ms() == 200  # a free slot remains
-    stats.backend_running, stats.backend_waiting = 4, 3  # the backend reports more than we sent
+    stats.reported(4, 3)  # the backend holds 4 more than the 3 we sent: another gateway's
     assert stats.load == 7
     assert stats.predicted_ttft_ms() == pytest.approx(200 + 4 * 2000 / 4)
+    stats.in_flight = 1  # two of ours ended since: counted at once, the others' stay as reported
+    assert stats.load == 5
 
 
 class Clock:
