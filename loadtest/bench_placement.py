@@ -222,7 +222,7 @@ def table(r: dict[str, Any]) -> str:
 
     return "\n".join([
         f"Machine: {r['machine']}. Command: `make bench` (`loadtest/bench_placement.py`): two vLLM "
-        f"replicas of SmolLM2-135M on this box (CPU, they share its cores), {r['sessions']} conversations "
+        f"replicas of SmolLM2-135M on this box (CPU, one core each), {r['sessions']} conversations "
         f"at once × {r['turns']} turns, shared system prompt, whole history each turn, streamed, "
         "32 tokens an answer; hit rate from vLLM's own `prefix_cache_hits / queries`.",
         "",

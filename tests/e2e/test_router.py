@@ -221,7 +221,7 @@ def test_circuit_opens_on_failures_and_closes_after_recovery(routed: Gateway, st
         with pytest.raises(openai.InternalServerError) as failed:
             sdk.chat.completions.create(model="managed", messages=SIMPLE, max_tokens=4)
         assert failed.value.status_code == 503
-    assert 'inferstack_circuit_open{deployment="managed"} 1.0' in httpx.get(f"{routed.url}/metrics").text
+    assert _circuit_open(routed, "managed") == [1.0]  # one replica, its breaker open
     assert candidates(dry_run(routed, HARD))["managed"]["why"] == "circuit open"
     received = len(httpx.get(f"{standin}/_received").json())
     with pytest.raises(openai.InternalServerError):
@@ -232,7 +232,14 @@ def test_circuit_opens_on_failures_and_closes_after_recovery(routed: Gateway, st
     time.sleep(2.2)  # cooldown: the next call is the half-open probe
     completion = sdk.chat.completions.create(model="managed", messages=SIMPLE, max_tokens=4)
     assert completion.model_extra["inferstack"]["route"]["served_by"] == "managed"
-    assert 'inferstack_circuit_open{deployment="managed"} 0.0' in httpx.get(f"{routed.url}/metrics").text
+    assert _circuit_open(routed, "managed") == [0.0]
+
+
+def _circuit_open(gateway: Gateway, deployment: str) -> list[float]:
+    """`inferstack_circuit_open` of each replica of `deployment`."""
+    prefix = f'inferstack_circuit_open{{deployment="{deployment}",replica="'
+    text = httpx.get(f"{gateway.url}/metrics").text
+    return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)]
 
 
 def test_slo_spill_to_managed_when_local_is_saturated(routed: Gateway) -> None:
