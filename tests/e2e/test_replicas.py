@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,37 +17,20 @@ import pytest
 import redis
 from openai import OpenAI
 
+from loadtest.bench_placement import LIGHT, consecutive_ports, prefix_counts
 from loadtest.redis_server import RedisServer
 from tests.e2e.conftest import Gateway, start_gateway, wait_for
-from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
 MODEL = "smollm2-135m"
 NO_STORE = {"Cache-Control": "no-store"}  # every turn reaches vLLM, none is an answer-cache hit
-LIGHT = {
-    "guard": {"enabled": False}, "classifier": {"enabled": False}, "retrieval": {"enabled": False},
-    "sessions": {"enabled": False}, "embeddings": {"enabled": False},
-}  # fmt: skip
-
-
-def _two_free_ports() -> int:
-    """A port P with P and P+1 free (the replicas listen on consecutive ports)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two consecutive free ports")
 
 
 @pytest.fixture(scope="module")
 def supervised(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """A gateway starting two local vLLM processes of one model (the default: prefix-aware)."""
-    port = _two_free_ports()
+    port = consecutive_ports()
     gateway = start_gateway(
         tmp_path_factory.mktemp("replicas"),
         port,
@@ -109,18 +91,6 @@ def ask(gateway: Gateway, messages: list[dict[str, str]], **extra: Any) -> tuple
             model=MODEL, messages=messages, max_tokens=24, temperature=0, extra_headers=NO_STORE, **extra
         )
     return response.choices[0].message.content or "", (response.model_extra or {})["inferstack"]["route"]
-
-
-def prefix_counts(urls: list[str]) -> tuple[float, float]:
-    """(prefix-cache hit tokens, queried tokens) summed over the replicas' vLLM /metrics."""
-    hits = queries = 0.0
-    for url in urls:
-        for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-            if line.startswith("vllm:prefix_cache_hits_total{"):
-                hits += float(line.rsplit(" ", 1)[1])
-            elif line.startswith("vllm:prefix_cache_queries_total{"):
-                queries += float(line.rsplit(" ", 1)[1])
-    return hits, queries
 
 
 def conversations(
