@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 export INFERSTACK_CACHE ?= $(HOME)/.cache/inferstack
 DEPS_STAMP := $(VENV)/.stamp-deps
 
-.PHONY: run test setup models lint bench loadtest clean-venv help postgres wrk
+.PHONY: run test setup models lint bench loadtest clean-venv help postgres wrk chromium
 
 help:
 	@echo "make run    - set up, then serve the gateway + local vLLM on 127.0.0.1:8000"
@@ -57,7 +57,12 @@ wrk:
 	@command -v wrk >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
-test: models lint postgres
+# Debian's Chromium for the web-page tests (Playwright drives it). Installed only where missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: models lint postgres chromium
 	$(PY) -m pytest -q -ra --basetemp="$(INFERSTACK_CACHE)/tmp/pytest"
 
 bench: models wrk

@@ -56,9 +56,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 await asyncio.sleep(0.05)
             names = ", ".join(m.name for m in settings.models)
             base = f"http://{settings.host}:{settings.port}"
+            pages = f"\n  chat: {base}/  operator: {base}/admin" if settings.web_pages else ""
             docs = f"\n  API docs: {base}/docs" if settings.api_docs else ""
             print(
-                f"inferstack ready on {base} (models: {names})\n  try: {_curl_example(settings)}{docs}",
+                f"inferstack ready on {base} (models: {names}){pages}\n"
+                f"  try: {_curl_example(settings)}{docs}",
                 flush=True,
             )
 

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     sessions: SessionsConfig = SessionsConfig()
     prompts: PromptsConfig = PromptsConfig()
     api_docs: bool = Field(default=True, description="serve the API pages: GET /docs and /openapi.json")
+    web_pages: bool = Field(
+        default=True, description="serve the chat page (GET /) and operator page (/admin)"
+    )
     _source: str = PrivateAttr(default=EMBEDDED)
 
     @field_validator("cache_dir")

@@ -26,6 +26,12 @@ class PipelineMetrics:
             registry=registry,
         )
 
+        self.screened_out = Counter(
+            "inferstack_retrieval_screened_out_chunks",
+            "Retrieved chunks the guard dropped before they reached a prompt (injection)",
+            registry=registry,
+        )
+
     def count_usage(self, deployment: str, usage: object) -> None:
         if not isinstance(usage, dict):
             return

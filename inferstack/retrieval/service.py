@@ -138,6 +138,9 @@ class RetrievalService:
     async def delete(self, collection: str, tenant: str, document_id: str) -> int:
         return await self.store.run(lambda: self.store.delete_document(collection, tenant, document_id))
 
+    async def collections(self, tenant: str) -> list[tuple[str, int]]:
+        return await self.store.run(lambda: self.store.collections(tenant), self.config.timeout_s)
+
     async def search(
         self, collection: str, tenant: str, query: str, top_k: int, *, mode: SearchMode = "hybrid",
         rerank: bool | None = None,

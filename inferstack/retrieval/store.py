@@ -197,6 +197,13 @@ class MilvusStore:
         result = self._client.query(collection, filter=expr, output_fields=["count(*)"])
         return int(result[0]["count(*)"])
 
+    def collections(self, tenant: str) -> list[tuple[str, int]]:
+        """The document collections holding chunks of `tenant`, with their chunk counts (other
+        indexes kept in this Milvus, whose names do not match COLLECTION_NAME, are left out)."""
+        names = sorted(n for n in self._client.list_collections() if COLLECTION_NAME.match(n))
+        counts = [(name, self.count(name, tenant)) for name in names]
+        return [(name, n) for name, n in counts if n]
+
     def search(
         self, collection: str, tenant: str, query: str, vector: np.ndarray, mode: SearchMode, limit: int,
         *, fusion: str = "rrf", rrf_k: int = 60, dense_weight: float = 0.5,

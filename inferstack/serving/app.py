@@ -21,6 +21,7 @@ from inferstack.serving.middleware import (
     configured_keys,
 )
 from inferstack.serving.openapi import openapi_document
+from inferstack.serving.pages import page_routes
 from inferstack.serving.routes import HOT_ROUTES, router
 from inferstack.serving.runtime import build_runtime
 
@@ -54,6 +55,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.router.routes.extend(HOT_ROUTES)
     app.include_router(router)
+    if settings.web_pages:
+        app.router.routes.extend(page_routes())
     # Added last = outermost: request context wraps limits, which wrap auth.
     app.add_middleware(ApiKeyAuthMiddleware, gate=gate, enabled=settings.auth_enabled)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.max_body_bytes)

@@ -62,6 +62,8 @@ CONTRACT = (
              IngestRequest, schemas.IngestResponse, errors=(400, 401, 413, 503)),
     Endpoint("DELETE", "/v1/collections/{name}/documents/{document_id}", "Retrieval", "Delete a document",
              None, schemas.DocumentDeleted, errors=(400, 401, 404, 503)),
+    Endpoint("GET", "/v1/collections", "Retrieval", "The caller's collections, with their chunk counts",
+             None, schemas.CollectionList, errors=(401, 503)),
     Endpoint("POST", "/v1/retrieve", "Retrieval", "Hybrid search and rerank in a collection",
              RetrieveRequest, schemas.RetrieveResponse, errors=(400, 401, 413, 503)),
     Endpoint("GET", "/v1/sessions", "Sessions", "The tenant's sessions (`?user=`, `?limit=`), newest first",
@@ -83,6 +85,8 @@ CONTRACT = (
              schemas.ApiKeyRevoked, errors=(401, 403, 404, 503)),
     Endpoint("POST", "/v1/admin/keys/{key_id}/rotate", "Admin", "A new key with the same scopes; the old "
              "one revoked", None, schemas.ApiKeyCreated, errors=(401, 403, 404, 503)),
+    Endpoint("GET", "/v1/admin/stats", "Admin", "The operator page's live numbers (from the metrics)", None,
+             schemas.OperatorStats, errors=(401, 403)),
     Endpoint("GET", "/health", "Operations", "Process alive", None, schemas.Health, errors=()),
     Endpoint("GET", "/ready", "Operations", "Every required stage loaded, backends healthy (else 503)",
              None, schemas.Readiness, errors=()),

@@ -181,6 +181,14 @@ async def retrieve(request: Request) -> Response:
     return JSONResponse(await cancel_on_disconnect(request.receive, work))
 
 
+async def list_collections(request: Request) -> Response:
+    return JSONResponse(await _runtime(request).retrieval_endpoints.collections(_tenant(request)))
+
+
+async def operator_stats(request: Request) -> Response:
+    return JSONResponse(_runtime(request).operator.snapshot())
+
+
 async def list_sessions(request: Request) -> Response:
     work = _runtime(request).session_endpoints.list(_tenant(request), request.query_params)
     return JSONResponse(await work)
@@ -235,6 +243,7 @@ HOT_ROUTES = [
     HotRoute("/v1/route", route_dry_run, methods=["POST"]),
     HotRoute("/v1/collections/{name}/documents", ingest_documents, methods=["POST"]),
     HotRoute("/v1/collections/{name}/documents/{document_id:path}", delete_document, methods=["DELETE"]),
+    HotRoute("/v1/collections", list_collections, methods=["GET"]),
     HotRoute("/v1/retrieve", retrieve, methods=["POST"]),
     HotRoute("/v1/guard/scan", guard_scan, methods=["POST"]),
     HotRoute("/v1/sessions", list_sessions, methods=["GET"]),
@@ -246,6 +255,7 @@ HOT_ROUTES = [
     HotRoute("/v1/admin/keys", list_keys, methods=["GET"]),
     HotRoute("/v1/admin/keys/{key_id}", revoke_key, methods=["DELETE"]),
     HotRoute("/v1/admin/keys/{key_id}/rotate", rotate_key, methods=["POST"]),
+    HotRoute("/v1/admin/stats", operator_stats, methods=["GET"]),
 ]
 
 

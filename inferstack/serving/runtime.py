@@ -38,6 +38,7 @@ from inferstack.router.service import RouterService, load_threshold
 from inferstack.router.stats import LiveStats, VllmStatsScraper
 from inferstack.serving.keys import KeyEndpoints
 from inferstack.serving.metrics import GatewayMetrics
+from inferstack.serving.operator import OperatorStats
 from inferstack.serving.service import ClassifyService, EmbeddingService, GuardEndpoint, RetrievalEndpoints
 from inferstack.serving.sessions import SessionEndpoints
 from inferstack.serving.stores import build_answer_cache, build_quotas, redis_url
@@ -69,15 +70,23 @@ class Runtime:
     session_endpoints: SessionEndpoints = field(default_factory=lambda: SessionEndpoints(None))
     key_endpoints: KeyEndpoints = field(default_factory=lambda: KeyEndpoints(None))
     created: int = field(default_factory=lambda: int(time.time()))
+    operator: OperatorStats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.operator = OperatorStats(
+            self.metrics.registry, self.deployments, self.pipeline.recent, refresh=self.refresh_gauges
+        )
 
     def model_list(self) -> dict[str, Any]:
-        def entry(model_id: str, owner: str) -> dict[str, Any]:
-            return {"id": model_id, "object": "model", "created": self.created, "owned_by": owner}
+        # `endpoint` (beyond OpenAI's fields): what the model serves, for pickers like the chat page's.
+        def entry(model_id: str, owner: str, endpoint: str = "chat") -> dict[str, Any]:
+            return {"id": model_id, "object": "model", "created": self.created, "owned_by": owner,
+                    "endpoint": endpoint}  # fmt: skip
 
         data = [entry(d.name, "inferstack") for d in self.deployments]
         data.append(entry(AUTO, "inferstack-router"))
         if self.embeddings.embedder is not None:
-            data.append(entry(self.embeddings.embedder.name, "inferstack"))
+            data.append(entry(self.embeddings.embedder.name, "inferstack", "embeddings"))
         return {"object": "list", "data": data}
 
     def readiness(self) -> dict[str, Any]:

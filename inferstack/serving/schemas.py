@@ -204,6 +204,7 @@ class Model(_Exact):
     object: Literal["model"]
     created: int
     owned_by: str
+    endpoint: Literal["chat", "embeddings"] = Field(description="what the model serves (an inferstack field)")
 
 
 class ModelList(_Exact):
@@ -396,3 +397,44 @@ class ApiKeyList(_Exact):
 class ApiKeyRevoked(_Exact):
     id: str
     revoked: bool
+
+
+# ---- collections and operator stats ---------------------------------------------------------------
+class CollectionOut(_Exact):
+    name: str
+    object: Literal["collection"]
+    chunks: int = Field(description="the caller's chunks in it")
+
+
+class CollectionList(_Exact):
+    object: Literal["list"]
+    data: list[CollectionOut]
+
+
+class StatsWindow(_Exact):
+    seconds: float = Field(description="the span these rates cover (the last minute, or less after start)")
+    requests_per_min: float
+    errors_per_min: float = Field(description="chat and completion answers with a 5xx status")
+    tokens_per_s: float = Field(description="completion tokens")
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    ttft_p50_ms: float | None = Field(description="streams: backend call start to first token")
+    ttft_p95_ms: float | None
+
+
+class OperatorStats(_Exact):
+    """`GET /v1/admin/stats`, what the operator page shows. Names and numbers, never text."""
+
+    object: Literal["inferstack.stats"]
+    at: float
+    uptime_s: float
+    window: StatsWindow
+    totals: dict[str, Any] = Field(
+        description="since start: requests (by status), tokens, cost by "
+        "deployment and tenant, guard findings by type, screened-out chunks"
+    )
+    series: list[dict[str, Any]] = Field(description="the window's rates at each kept snapshot, oldest first")
+    backends: list[dict[str, Any]] = Field(
+        description="deployments and their replicas: health, circuit, load"
+    )
+    recent: list[dict[str, Any]] = Field(description="the latest calls: deployment, reason, cost, findings")

@@ -138,6 +138,15 @@ class RetrievalEndpoints:
                                   status=404, code="document_not_found", param="id")  # fmt: skip
         return {"id": document_id, "object": "document.deleted", "deleted": True, "chunks": removed}
 
+    async def collections(self, tenant: str) -> dict[str, Any]:
+        """`GET /v1/collections`: the caller's collections (those holding its documents)."""
+        try:
+            found = await self._stage().collections(tenant)
+        except StoreError as exc:
+            raise BackendUnavailable(f"vector store unavailable: {exc}") from None
+        data = [{"name": name, "object": "collection", "chunks": chunks} for name, chunks in found]
+        return {"object": "list", "data": data}
+
     async def retrieve(self, tenant: str, request: RetrieveRequest) -> dict[str, Any]:
         try:
             results = await self._stage().search(

@@ -251,3 +251,11 @@ def test_alerts_and_dashboard_use_metrics_the_gateway_exports() -> None:
         re.sub(r"_(total|bucket|count|sum)$", "", m) for e in exprs for m in re.findall(r"inferstack_\w+", e)
     }
     assert used and used <= exported, used - exported
+
+
+def test_web_pages_and_an_admin_tenant_reach_the_gateway_config() -> None:
+    values = {"gateway": {"tenants": [{"name": "web"}, {"name": "ops", "admin": True}], "webPages": False}}
+    config = yaml.safe_load(gateway_config(render(values)))
+    assert config["web_pages"] is False
+    assert [(k["tenant"], k["admin"]) for k in config["auth"]["api_keys"]] == [("web", False), ("ops", True)]
+    assert yaml.safe_load(gateway_config(render({})))["web_pages"] is True

@@ -23,7 +23,7 @@ ARCHITECTURE_PATHS = {
     ("DELETE", "/v1/collections/{name}/documents/{document_id}"), ("POST", "/v1/retrieve"),
     ("POST", "/v1/route"),
 }  # fmt: skip
-PAGES = {"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"}
+PAGES = {"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect", "/", "/admin"}
 
 
 @pytest.fixture
