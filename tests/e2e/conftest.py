@@ -144,6 +144,20 @@ def vllm_counts(vllm_url: str) -> tuple[float, float, float]:
     return running, waiting, generated
 
 
+def settled_generated(vllm_url: str, timeout_s: float = 5.0) -> float:
+    """vLLM's generated-token counter once it has stopped moving: the engine's last stats can
+    reach `/metrics` just after the answer reached the client."""
+    last = vllm_counts(vllm_url)[2]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = vllm_counts(vllm_url)[2]
+        if now == last:
+            return now
+        last = now
+    return last
+
+
 def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]) -> float:
     """Poll until `predicate()`; the seconds it took. `what` may be a callable, so a timeout
     message can describe the state at the time it gave up."""

@@ -10,7 +10,7 @@ import os
 import httpx
 import pytest
 
-from tests.e2e.conftest import Gateway, vllm_counts
+from tests.e2e.conftest import Gateway, settled_generated, vllm_counts
 
 pytestmark = pytest.mark.e2e
 MODEL = "smollm2-135m"
@@ -27,7 +27,7 @@ def test_a_repeated_request_is_a_hit_with_the_same_answer_and_no_backend_work(
     body = _ask(f"Name a colour. ({os.urandom(4).hex()})")  # new to this cache
     first = http.post("/v1/chat/completions", json=body)
     assert first.status_code == 200 and first.headers["x-inferstack-cache"] == "miss"
-    generated = vllm_counts(gateway.vllm_url)[2]
+    generated = settled_generated(gateway.vllm_url)
     second = http.post("/v1/chat/completions", json=body)
     assert second.headers["x-inferstack-cache"] == "hit"
     assert second.json()["choices"] == first.json()["choices"]
