@@ -23,12 +23,16 @@ _HEADERS = {
 }
 
 
-def _page(name: str) -> Route:
+def _page(path: str, file: str) -> Route:
     async def serve(request: Request) -> FileResponse:
-        return FileResponse(STATIC / name, media_type="text/html; charset=utf-8", headers=_HEADERS)
+        return FileResponse(STATIC / file, media_type="text/html; charset=utf-8", headers=_HEADERS)
 
-    return Route("/" if name == "chat.html" else "/admin", serve, methods=["GET"])
+    return Route(path, serve, methods=["GET"])
 
 
 def page_routes() -> list[BaseRoute]:
-    return [_page("chat.html"), _page("admin.html"), Mount("/ui", StaticFiles(directory=STATIC), name="ui")]
+    return [
+        _page("/", "chat.html"),
+        _page("/admin", "admin.html"),
+        Mount("/ui", StaticFiles(directory=STATIC), name="ui"),
+    ]

@@ -16,7 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.conftest import Gateway, vllm_counts, wait_for
+from loadtest.bench_placement import LIGHT
+from tests.e2e.conftest import Gateway, start_gateway, vllm_counts, wait_for
 from tests.e2e.test_errors_http import assert_backend_stops, generated
 
 pytestmark = pytest.mark.e2e
@@ -201,3 +202,37 @@ def test_the_operator_page_counts_the_requests(browser: Browser, gateway: Gatewa
     expect(admin.locator(".tile[data-metric='requests_per_min'] polyline")).to_have_count(1, timeout=20_000)
     admin.screenshot(path=str(SHOTS / "admin.png"), full_page=True)
     context.close()
+
+
+def test_with_auth_on_the_pages_ask_for_the_key_and_keep_it_in_the_tab_only(
+    browser: Browser, gateway: Gateway, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    keys = [
+        {"tenant": "web", "key_env": "WEB_TEST_KEY"},
+        {"tenant": "ops", "key_env": "OPS_TEST_KEY", "admin": True},
+    ]
+    authed = start_gateway(
+        tmp_path_factory.mktemp("web-auth"),
+        local_model={"serve": {"kind": "remote", "base_url": f"{gateway.vllm_url}/v1"}},
+        extra_config={**LIGHT, "auth": {"api_keys": keys}},
+        extra_env={"WEB_TEST_KEY": "k-web-test", "OPS_TEST_KEY": "k-ops-test"},
+    )
+    try:
+        context = browser.new_context()
+        admin = context.new_page()
+        admin.goto(f"{authed.url}/admin")
+        dialog = admin.locator("dialog[open]")
+        expect(dialog).to_contain_text("admin key")  # the stats answered 401: the page asks
+        admin.fill("dialog[open] input[type=password]", "k-web-test")  # a key without the admin scope
+        admin.click("dialog[open] button")
+        expect(admin.locator("#status")).to_contain_text("admin", timeout=10_000)  # 403, said on the page
+        admin.evaluate("sessionStorage.clear()")
+        admin.reload()
+        admin.fill("dialog[open] input[type=password]", "k-ops-test")
+        admin.click("dialog[open] button")
+        expect(admin.locator("body")).to_have_attribute("data-ready", "true", timeout=10_000)
+        assert admin.evaluate("sessionStorage.getItem('inferstack.api_key')") == "k-ops-test"
+        assert "k-ops-test" not in admin.evaluate("JSON.stringify(localStorage)")  # the tab only
+        context.close()
+    finally:
+        authed.terminate()

@@ -11,6 +11,7 @@ from inferstack.pipeline.recent import RecentCalls
 from inferstack.serving.metrics import GatewayMetrics
 from inferstack.serving.operator import Buckets, OperatorStats, quantile
 from inferstack.serving.schemas import OperatorStats as OperatorStatsSchema
+from tests.router.test_stats import Clock
 
 INF = math.inf
 
@@ -31,14 +32,6 @@ def test_quantile_interpolates_like_prometheus(
 ) -> None:
     found = quantile(q, newer, older)
     assert found == expected if expected is None else found == pytest.approx(expected)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_rates_and_percentiles_cover_the_window_only() -> None:

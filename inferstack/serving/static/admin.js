@@ -11,13 +11,6 @@
     ["ttft_p95_ms", "TTFT p95 (ms)", 0], ["tokens_per_s", "Tokens / s", 1], ["errors_per_min", "5xx / min", 1],
   ];
 
-  function el(tag, text, className) {
-    const node = document.createElement(tag);
-    if (text !== undefined) node.textContent = text;
-    if (className) node.className = className;
-    return node;
-  }
-
   function shown(value, digits) {
     return value == null ? "–" : Number(value).toFixed(digits);
   }

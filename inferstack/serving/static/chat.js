@@ -21,13 +21,6 @@
     return id;
   }
 
-  function el(tag, text, className) {
-    const node = document.createElement(tag);
-    if (text !== undefined) node.textContent = text;
-    if (className) node.className = className;
-    return node;
-  }
-
   function bubble(role) {
     const box = el("article", undefined, `msg ${role}`);
     box.append(el("div", role === "user" ? "You" : "Assistant", "role"), el("div", undefined, "body"));

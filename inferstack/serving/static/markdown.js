@@ -1,17 +1,11 @@
 // A small Markdown renderer that builds DOM nodes and sets only textContent: no HTML string from
 // a model answer or a retrieved document is ever parsed, so `<script>` or `onerror=` shows as
-// text. Covers what chat answers use: paragraphs, headings, lists, fenced code, quotes, inline
+// text (through api.js's `el`). Covers what chat answers use: paragraphs, headings, lists, fenced code, quotes, inline
 // code, bold, italics, http(s) links and citation marks like [1].
 "use strict";
 
 const Markdown = (() => {
   const INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*)|(\*[^*\s][^*\n]*\*|(?<!\w)_[^_\s][^_\n]*_(?!\w))|(\[[^\]\n]+\]\(\s*https?:\/\/[^\s)]+\s*\))|(\[\d{1,2}\])/g;
-
-  function el(tag, text) {
-    const node = document.createElement(tag);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
 
   function inline(parent, text) {
     let last = 0;
