@@ -1,4 +1,5 @@
-"""Metrics of the chat/completions pipeline: wall time per stage, tokens per deployment."""
+"""Metrics of the chat/completions pipeline: wall time per stage, tokens per deployment, retrieved
+chunks the guard screened out."""
 
 from __future__ import annotations
 

@@ -46,7 +46,6 @@ class _Outward:
 class Pipeline:
     def __init__(self, stages: Sequence[Stage], metrics: PipelineMetrics) -> None:
         self.stages = tuple(stages)
-        self.metrics = metrics
         self.recent = RecentCalls()
         self._admit = tuple(s for s in self.stages if overrides(s, "admit"))
         self._request = tuple((i, s) for i, s in enumerate(self.stages) if overrides(s, "on_request"))
@@ -199,9 +198,6 @@ class Pipeline:
         """The call is over, however it ended: its closers run, its stage times are recorded."""
         call.close()
         self.recent.record(call)
-        screened_out = (call.extension.get("retrieval") or {}).get("screened_out")
-        if screened_out:
-            self.metrics.screened_out.inc(screened_out)
         for name, seconds in call.timings.items():
             histogram = self._histograms.get(name)
             if histogram is not None:

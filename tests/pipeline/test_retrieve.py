@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from prometheus_client import CollectorRegistry
 
 from inferstack.config.prompts import PromptsConfig
 from inferstack.config.retrieval import RetrievalConfig
 from inferstack.pipeline.call import Call
+from inferstack.pipeline.metrics import PipelineMetrics
 from inferstack.pipeline.protocol import ChatCompletionRequest
 from inferstack.pipeline.stages.retrieve import RetrieveStage
 from inferstack.prompts import PromptRegistry
@@ -66,3 +68,17 @@ async def test_the_tenants_rag_template_renders_the_sources(tmp_path: Path) -> N
     assert acme.grounding.prompt_id == "rag-v2" and acme.extension["retrieval"]["prompt"] == "rag-v2"
     assert other.grounding.context.system_prompt.endswith("say so.\n\n[1] VPN\nStart the VPN client first.")
     assert other.grounding.prompt_id == "rag-v1" and other.extension["retrieval"]["prompt"] == "rag-v1"
+
+
+async def test_chunks_the_guard_screens_out_are_dropped_and_counted() -> None:
+    async def screen(texts: list[str], tenant: str) -> list[bool]:
+        return [False for _ in texts]  # every retrieved chunk reads as an injection
+
+    registry = CollectorRegistry()
+    prompts = PromptRegistry.load(PromptsConfig())
+    retrieval = RetrievalService(Store(), Encoder(), None, RetrievalConfig())  # type: ignore[arg-type]
+    stage = RetrieveStage(retrieval, 2048, screen, prompts, PipelineMetrics(registry))
+    screened = call("acme")
+    await stage.on_request(screened)
+    assert screened.extension["retrieval"]["screened_out"] == 1 and screened.extension["sources"] == []
+    assert registry.get_sample_value("inferstack_retrieval_screened_out_chunks_total") == 1.0

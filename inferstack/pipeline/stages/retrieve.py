@@ -11,6 +11,7 @@ from inferstack.config import Settings
 from inferstack.config.retrieval import RetrievalConfig
 from inferstack.models.classifier import Intent
 from inferstack.pipeline.call import Call, Grounding
+from inferstack.pipeline.metrics import PipelineMetrics
 from inferstack.pipeline.protocol import ChatCompletionRequest
 from inferstack.pipeline.stage import Components, Stage
 from inferstack.pipeline.stages.route import estimate_prompt_tokens
@@ -46,8 +47,10 @@ class RetrieveStage(Stage):
         smallest_context: int,
         screen: Screen | None,
         prompts: PromptRegistry,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self.retrieval = retrieval
+        self.metrics = metrics
         self.config = retrieval.config
         self.smallest_context = smallest_context
         self.screen = screen
@@ -63,7 +66,7 @@ class RetrieveStage(Stage):
             return None
         smallest = min(d.spec.max_context for d in parts.router.table)
         screen = parts.guard.screen_chunks if parts.guard is not None else None
-        return cls(parts.retrieval, smallest, screen, parts.prompts)
+        return cls(parts.retrieval, smallest, screen, parts.prompts, parts.metrics)
 
     def _budget(self, request: ChatCompletionRequest) -> int:
         """Smallest context among the deployments, minus the prompt and the answer reserve."""
@@ -94,6 +97,8 @@ class RetrieveStage(Stage):
         if self.screen is not None and results:
             keep = await self.screen([r.hit.text for r in results], tenant)
             screened_out = keep.count(False)
+            if screened_out and self.metrics is not None:
+                self.metrics.screened_out.inc(screened_out)
             results = [r for r, ok in zip(results, keep, strict=True) if ok]
         prompt = self.prompts.get(RAG_PROMPT, tenant)
         context = self.retrieval.assemble(results, self._budget(request), prompt)
